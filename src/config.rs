@@ -1,0 +1,219 @@
+//! Daemon configuration: YAML (`--config`) onto embedded defaults; every unknown key or
+//! invalid value is an error naming file, line and column.
+
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub prompts: PromptsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// One address for both UDP and TCP.
+    pub listen: SocketAddr,
+    /// The address written in Contact and SDP; defaults to the listen address (or, when
+    /// listening on a wildcard, to the address the request was sent to).
+    pub advertised_ip: Option<IpAddr>,
+    /// Ring (180) this long before answering; 0 answers at once.
+    pub answer_delay_ms: u64,
+    /// Calls beyond this get `503 Service Unavailable` with Retry-After.
+    pub max_calls: usize,
+    /// On SIGINT/SIGTERM, live calls get BYE and the daemon exits within this time.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtpConfig {
+    /// `LOW-HIGH`, inclusive: one port (one socket) per call.
+    pub ports: PortRange,
+    /// Media worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptsConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            advertised_ip: None,
+            answer_delay_ms: 0,
+            max_calls: 10_000,
+            shutdown_grace_ms: 3_000,
+        }
+    }
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            ports: PortRange {
+                low: 20000,
+                high: 29999,
+            },
+            workers: 0,
+        }
+    }
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        PromptsConfig {
+            dir: PathBuf::from("prompts"),
+        }
+    }
+}
+
+/// An inclusive UDP port range written `LOW-HIGH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub low: u16,
+    pub high: u16,
+}
+
+impl PortRange {
+    pub fn len(&self) -> usize {
+        usize::from(self.high - self.low) + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (lo, hi) = s
+            .split_once('-')
+            .ok_or_else(|| format!("port range {s:?} must be written LOW-HIGH"))?;
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{p:?} is not a port number"))
+        };
+        let (low, high) = (port(lo)?, port(hi)?);
+        if low == 0 || low > high {
+            return Err(format!("port range {s:?} is empty or starts at 0"));
+        }
+        Ok(PortRange { low, high })
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A configuration file that could not be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses YAML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str::<Config>(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            ConfigError::Invalid {
+                path: origin.to_owned(),
+                line,
+                column,
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_defaults() {
+        assert_eq!(Config::parse("", "x").unwrap(), Config::default());
+        assert_eq!(Config::default().sip.listen.port(), 5060);
+    }
+
+    #[test]
+    fn values_override_defaults() {
+        let c = Config::parse(
+            "sip:\n  listen: 127.0.0.1:5099\n  answer_delay_ms: 3000\nrtp:\n  ports: 40000-40199\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.sip.listen.port(), 5099);
+        assert_eq!(c.sip.answer_delay_ms, 3000);
+        assert_eq!(
+            c.rtp.ports,
+            PortRange {
+                low: 40000,
+                high: 40199
+            }
+        );
+        assert_eq!(c.prompts.dir, PathBuf::from("prompts"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let err = Config::parse("sip:\n  listen: 127.0.0.1:5099\n  lisen: 1\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:3:3:"), "{err}");
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let err = Config::parse("rtp:\n  ports: 300-200\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:2:"), "{err}");
+        assert!(err.contains("empty"), "{err}");
+        let err = Config::parse("sip:\n  listen: nowhere\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:2:"), "{err}");
+    }
+}

@@ -1,0 +1,305 @@
+//! Media workers (RFC 3550 sending/receiving, RFC 4733 and in-band DTMF detection): one
+//! OS thread per worker drives all its sessions from one shared 20 ms tick, so calls
+//! never own timers. Each session owns exactly one UDP socket, closed when it ends.
+
+use crate::media::codec::{Codec, FRAME_SAMPLES};
+use crate::media::dtmf::{Digit, Rfc4733Receiver, Source};
+use crate::media::g711;
+use crate::media::goertzel::InbandDetector;
+use crate::media::player::Player;
+use crate::media::prompts::Prompt;
+use crate::media::rtp::{RtpHeader, RtpSender};
+use crate::sdp::MediaParams;
+use crate::sip::endpoint::CallId;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The frame period: one packet per session per tick.
+pub const TICK: Duration = Duration::from_millis(20);
+const WAKER: Token = Token(usize::MAX);
+
+/// Orders from the SIP task to a worker.
+pub enum Command {
+    /// A new call's socket: receive (and latch) from now on.
+    Open {
+        call: CallId,
+        socket: std::net::UdpSocket,
+        ssrc: u32,
+    },
+    /// Negotiated (or re-negotiated) media: where and how to send.
+    Media { call: CallId, media: MediaParams },
+    /// Barge-in and play: replaces whatever plays.
+    Play {
+        call: CallId,
+        prompts: Vec<Arc<Prompt>>,
+        token: u64,
+    },
+    /// The call ended: drop the session and its socket now.
+    Close { call: CallId },
+}
+
+/// What a worker reports back.
+#[derive(Debug)]
+pub enum MediaEvent {
+    Digit {
+        call: CallId,
+        digit: Digit,
+        source: Source,
+    },
+    PromptFinished {
+        call: CallId,
+        token: u64,
+    },
+}
+
+/// The SIP task's handle on one worker.
+pub struct WorkerHandle {
+    tx: crossbeam_channel::Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, cmd: Command) {
+        if self.tx.send(cmd).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Starts a worker thread.
+pub fn spawn(index: usize, events: UnboundedSender<MediaEvent>) -> std::io::Result<WorkerHandle> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name(format!("media-{index}"))
+        .spawn(move || Worker::new(poll, rx, events).run())?;
+    Ok(WorkerHandle { tx, waker })
+}
+
+struct Session {
+    call: CallId,
+    socket: UdpSocket,
+    /// Where we send: the SDP address, then wherever the caller's RTP comes from
+    /// (symmetric RTP, RFC 4961).
+    remote: Option<SocketAddr>,
+    latched: bool,
+    media: Option<MediaParams>,
+    sender: RtpSender,
+    player: Player,
+    rfc4733: Rfc4733Receiver,
+    inband: InbandDetector,
+}
+
+struct Worker {
+    poll: Poll,
+    commands: crossbeam_channel::Receiver<Command>,
+    events: UnboundedSender<MediaEvent>,
+    /// Slab of sessions; the index is the mio token.
+    sessions: Vec<Option<Session>>,
+    free_slots: Vec<usize>,
+    by_call: HashMap<CallId, usize>,
+    packet: [u8; 1500],
+    pcm: [i16; FRAME_SAMPLES],
+}
+
+impl Worker {
+    fn new(
+        poll: Poll,
+        commands: crossbeam_channel::Receiver<Command>,
+        events: UnboundedSender<MediaEvent>,
+    ) -> Self {
+        Worker {
+            poll,
+            commands,
+            events,
+            sessions: Vec::new(),
+            free_slots: Vec::new(),
+            by_call: HashMap::new(),
+            packet: [0; 1500],
+            pcm: [0; FRAME_SAMPLES],
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(wait))
+                && e.kind() != ErrorKind::Interrupted
+            {
+                tracing::error!(%e, "media poll failed");
+                return;
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    if !self.drain_commands() {
+                        return;
+                    }
+                } else {
+                    self.receive(ev.token().0);
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick();
+                next_tick += TICK;
+                // After a stall, resynchronise instead of sending a burst.
+                if now >= next_tick + TICK * 5 {
+                    next_tick = now + TICK;
+                }
+            }
+        }
+    }
+
+    /// Returns false when the SIP task is gone (daemon exiting).
+    fn drain_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(cmd) => self.command(cmd),
+                Err(crossbeam_channel::TryRecvError::Empty) => return true,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Open { call, socket, ssrc } => {
+                let mut socket = UdpSocket::from_std(socket);
+                let slot = self.free_slots.pop().unwrap_or(self.sessions.len());
+                if let Err(e) =
+                    self.poll
+                        .registry()
+                        .register(&mut socket, Token(slot), Interest::READABLE)
+                {
+                    tracing::warn!(%e, "cannot register RTP socket");
+                    return;
+                }
+                let seq = (ssrc >> 16) as u16;
+                let session = Session {
+                    call,
+                    socket,
+                    remote: None,
+                    latched: false,
+                    media: None,
+                    sender: RtpSender::new(ssrc, seq, ssrc.rotate_left(7)),
+                    player: Player::new(),
+                    rfc4733: Rfc4733Receiver::new(),
+                    inband: InbandDetector::new(),
+                };
+                if slot == self.sessions.len() {
+                    self.sessions.push(Some(session));
+                } else {
+                    self.sessions[slot] = Some(session);
+                }
+                self.by_call.insert(call, slot);
+            }
+            Command::Media { call, media } => {
+                if let Some(s) = self.session(call) {
+                    if !s.latched {
+                        s.remote = media.remote_rtp;
+                    }
+                    s.sender.pt = media.payload_type;
+                    s.media = Some(media);
+                }
+            }
+            Command::Play {
+                call,
+                prompts,
+                token,
+            } => {
+                if let Some(s) = self.session(call) {
+                    s.player.stop();
+                    s.player.play(prompts, token);
+                }
+            }
+            Command::Close { call } => {
+                if let Some(slot) = self.by_call.remove(&call)
+                    && let Some(mut s) = self.sessions[slot].take()
+                {
+                    let _ = self.poll.registry().deregister(&mut s.socket);
+                    self.free_slots.push(slot);
+                    // `s` drops here: the socket (and its descriptor) is released now.
+                }
+            }
+        }
+    }
+
+    fn session(&mut self, call: CallId) -> Option<&mut Session> {
+        let slot = *self.by_call.get(&call)?;
+        self.sessions[slot].as_mut()
+    }
+
+    /// Reads every datagram waiting on one session's socket.
+    fn receive(&mut self, slot: usize) {
+        let Some(Some(s)) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        loop {
+            let (len, from) = match s.socket.recv_from(&mut self.packet) {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            };
+            let Ok((hdr, payload)) = RtpHeader::parse(&self.packet[..len]) else {
+                continue; // RTCP or junk on our port
+            };
+            let Some(media) = s.media else { continue };
+            if !s.latched || s.remote != Some(from) {
+                s.remote = Some(from);
+                s.latched = true;
+            }
+            let digit = if Some(hdr.payload_type) == media.dtmf_payload_type {
+                s.rfc4733
+                    .on_packet(&hdr, payload)
+                    .map(|d| (d, Source::Rfc4733))
+            } else if hdr.payload_type == media.payload_type && payload.len() == FRAME_SAMPLES {
+                g711::decode_frame(media.codec, payload, &mut self.pcm);
+                s.inband.on_frame(&self.pcm).map(|d| (d, Source::Inband))
+            } else {
+                None
+            };
+            if let Some((digit, source)) = digit {
+                let _ = self.events.send(MediaEvent::Digit {
+                    call: s.call,
+                    digit,
+                    source,
+                });
+            }
+        }
+    }
+
+    /// One 20 ms step for every session: at most one packet each.
+    fn tick(&mut self) {
+        let mut out = [0u8; 12 + FRAME_SAMPLES];
+        for s in self.sessions.iter_mut().flatten() {
+            let Some(media) = s.media else { continue };
+            let codec: Codec = media.codec;
+            let frame = s.player.next_frame(codec);
+            match (frame, s.remote) {
+                (Some((frame, marker)), Some(to)) if media.direction.sends() => {
+                    let len = s.sender.next_audio(frame, marker, &mut out);
+                    // A full socket buffer drops this frame; the next tick carries on.
+                    let _ = s.socket.send_to(&out[..len], to);
+                }
+                // Silence (nothing to play, on hold, or no address yet) still moves the
+                // timestamp with the sampling clock (RFC 3550 §5.1).
+                _ => s.sender.skip_silence(),
+            }
+            if let Some(token) = s.player.poll_finished() {
+                let _ = self.events.send(MediaEvent::PromptFinished {
+                    call: s.call,
+                    token,
+                });
+            }
+        }
+    }
+}

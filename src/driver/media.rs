@@ -17,12 +17,13 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// The frame period: one packet per session per tick.
 pub const TICK: Duration = Duration::from_millis(20);
 const WAKER: Token = Token(usize::MAX);
+const TICKER: Token = Token(usize::MAX - 1);
 
 /// Orders from the SIP task to a worker.
 pub enum Command {
@@ -128,33 +129,46 @@ impl Worker {
     }
 
     fn run(mut self) {
+        let ticker = match Ticker::new(TICK) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(%e, "cannot create the media tick timer");
+                return;
+            }
+        };
+        let fd = ticker.fd;
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut mio::unix::SourceFd(&fd), TICKER, Interest::READABLE)
+        {
+            tracing::error!(%e, "cannot register the media tick timer");
+            return;
+        }
         let mut events = Events::with_capacity(1024);
-        let mut next_tick = Instant::now() + TICK;
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, Some(wait))
+            if let Err(e) = self.poll.poll(&mut events, None)
                 && e.kind() != ErrorKind::Interrupted
             {
                 tracing::error!(%e, "media poll failed");
                 return;
             }
+            let mut tick = false;
             for ev in events.iter() {
-                if ev.token() == WAKER {
-                    if !self.drain_commands() {
-                        return;
+                match ev.token() {
+                    WAKER => {
+                        if !self.drain_commands() {
+                            return;
+                        }
                     }
-                } else {
-                    self.receive(ev.token().0);
+                    TICKER => tick = true,
+                    token => self.receive(token.0),
                 }
             }
-            let now = Instant::now();
-            if now >= next_tick {
+            // Ticks missed after a stall are not caught up with a burst: one frame per
+            // session now, and the pacing continues from the kernel's schedule.
+            if tick && ticker.expirations() > 0 {
                 self.tick();
-                next_tick += TICK;
-                // After a stall, resynchronise instead of sending a burst.
-                if now >= next_tick + TICK * 5 {
-                    next_tick = now + TICK;
-                }
             }
         }
     }
@@ -300,6 +314,59 @@ impl Worker {
                     token,
                 });
             }
+        }
+    }
+}
+
+/// A periodic kernel timer (timerfd, CLOCK_MONOTONIC): its expirations are scheduled by
+/// the kernel's high-resolution timers on an absolute grid, so the tick neither drifts
+/// nor inherits epoll's millisecond timeout granularity.
+struct Ticker {
+    fd: std::os::fd::RawFd,
+}
+
+impl Ticker {
+    fn new(period: Duration) -> std::io::Result<Ticker> {
+        // SAFETY: plain syscalls; the descriptor is owned by the Ticker and closed on drop.
+        unsafe {
+            let fd = libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            );
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let ts = libc::timespec {
+                tv_sec: period.as_secs() as libc::time_t,
+                tv_nsec: period.subsec_nanos() as libc::c_long,
+            };
+            let spec = libc::itimerspec {
+                it_interval: ts,
+                it_value: ts,
+            };
+            if libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) < 0 {
+                let e = std::io::Error::last_os_error();
+                libc::close(fd);
+                return Err(e);
+            }
+            Ok(Ticker { fd })
+        }
+    }
+
+    /// Periods elapsed since the last read (0 if the wake-up was spurious).
+    fn expirations(&self) -> u64 {
+        let mut n = 0u64;
+        // SAFETY: reads 8 bytes into a u64 we own, as timerfd(2) specifies.
+        let r = unsafe { libc::read(self.fd, (&raw mut n).cast(), 8) };
+        if r == 8 { n } else { 0 }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe {
+            libc::close(self.fd);
         }
     }
 }

@@ -187,6 +187,8 @@ struct Call {
     answer_at: Option<Instant>,
     /// `Established` was reported; later session changes are `MediaChanged`.
     established: bool,
+    /// Hung up while the initial 2xx awaited its ACK: BYE as soon as it comes.
+    bye_after_ack: bool,
 }
 
 /// What a heap entry wakes up.
@@ -335,6 +337,13 @@ impl Endpoint {
                 self.respond_invite(now, call, 480, "Temporarily Unavailable", |r| r);
                 self.end_call(call, EndReason::LocalBye);
             }
+            // §15: no BYE before the ACK of the initial 2xx; it goes out when the ACK
+            // arrives or the transaction gives up waiting.
+            CallState::Answered if !c.established => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.bye_after_ack = true;
+                }
+            }
             CallState::Answered | CallState::Confirmed => self.send_bye(now, call),
         }
     }
@@ -398,6 +407,9 @@ impl Endpoint {
         } else if c.expires_at.is_some_and(|t| t <= now) {
             tracing::info!(call = call.0, "session timer expired without refresh");
             self.send_bye(now, call);
+            // Fix: `EndReason::Timeout` documents "or the session timer expired";
+            // send_bye alone reports LocalBye.
+            self.retag_end(call, EndReason::Timeout);
         }
     }
 

@@ -221,6 +221,7 @@ impl Endpoint {
                 expires_at: None,
                 answer_at: None,
                 established: false,
+                bye_after_ack: false,
             },
         );
         self.events.push_back(Event::IncomingCall { call, dialled });
@@ -295,6 +296,9 @@ impl Endpoint {
             }
         }
         c.state = CallState::Confirmed;
+        if c.bye_after_ack {
+            return self.send_bye(now, call);
+        }
         if let Some(se) = c.session_expires {
             let at = now + refresh_deadline(se);
             c.expires_at = Some(at);
@@ -357,7 +361,10 @@ impl Endpoint {
             Ok(o) => o,
             Err((code, reason)) => return self.reply(now, &key, &msg, code, &reason, |r| r),
         };
-        let se = session_expires(&msg).ok().flatten();
+        let se = match refresh_interval(&msg) {
+            Ok(se) => se,
+            Err(()) => return self.too_small(now, &key, &msg),
+        };
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -372,7 +379,7 @@ impl Endpoint {
         c.invite_tx = key;
         c.offer = offer.clone();
         if se.is_some() {
-            c.session_expires = se.map(|s| s.max(MIN_SE));
+            c.session_expires = se;
         }
         self.send_answer(now, call);
         // With an offer in the re-INVITE, the 200 carried our answer: media changes now.
@@ -389,19 +396,32 @@ impl Endpoint {
             Err((code, reason)) => return self.reply(now, key, msg, code, &reason, |r| r),
         };
         let media_ip = self.cfg.media_ip;
-        let se = session_expires(msg).ok().flatten();
+        let se = match refresh_interval(msg) {
+            Ok(se) => se,
+            Err(()) => return self.too_small(now, key, msg),
+        };
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
         c.dialog.refresh_target(msg);
         if let Some(se) = se.or(c.session_expires) {
-            c.session_expires = Some(se.max(MIN_SE));
-            let at = now + refresh_deadline(se.max(MIN_SE));
+            c.session_expires = Some(se);
+            let at = now + refresh_deadline(se);
             c.expires_at = Some(at);
             self.wakes.push(Reverse((at, Wake::Call(call))));
         }
+        // Fix: RFC 4028 §9 — the 2xx to a refresh carries Session-Expires (and Require:
+        // timer, as in send_answer); without it the caller (§7.4) takes the session as
+        // no longer timed, stops refreshing, and our expiry BYE cuts a live call.
+        let se_now = c.session_expires;
+        let with_timer = move |r: ResponseBuilder| match se_now {
+            Some(se) => r
+                .header("Session-Expires", format!("{se};refresher=uac"))
+                .header("Require", "timer"),
+            None => r,
+        };
         let Some(offer) = offer else {
-            return self.reply(now, key, msg, 200, "OK", |r| r);
+            return self.reply(now, key, msg, 200, "OK", with_timer);
         };
         c.sdp_version += 1;
         let local = LocalSession {
@@ -416,7 +436,7 @@ impl Endpoint {
         c.media = Some(media);
         self.events.push_back(Event::MediaChanged { call, media });
         self.reply(now, key, msg, 200, "OK", |r| {
-            r.body("application/sdp", answer)
+            with_timer(r).body("application/sdp", answer)
         });
     }
 
@@ -487,6 +507,23 @@ fn session_expires(msg: &SipMessage) -> Result<Option<u32>, ()> {
     };
     let n = v.as_str().split(';').next().unwrap_or_default().trim();
     n.parse().map(Some).map_err(|_| ())
+}
+
+impl Endpoint {
+    /// RFC 4028 §9: an interval below our minimum is refused, never silently raised.
+    fn too_small(&mut self, now: Instant, key: &str, msg: &SipMessage) {
+        self.reply(now, key, msg, 422, "Session Interval Too Small", |r| {
+            r.header("Min-SE", MIN_SE)
+        });
+    }
+}
+
+/// The Session-Expires of a refresh: `Err` when below Min-SE (malformed counts as absent).
+fn refresh_interval(msg: &SipMessage) -> Result<Option<u32>, ()> {
+    match session_expires(msg).ok().flatten() {
+        Some(se) if se < MIN_SE => Err(()),
+        se => Ok(se),
+    }
 }
 
 /// RFC 4028 §10: without a refresh, the session ends at the interval minus

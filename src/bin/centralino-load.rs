@@ -1,0 +1,540 @@
+//! `centralino-load`: a media-density load generator for the daemon (loopback only).
+//!
+//! Places N calls at R calls/s with its own minimal SIP UAC (RFC 3261 over UDP), holds
+//! each for a fixed time, and measures the daemon's RTP (RFC 3550) on one socket per
+//! call: spacing deviation from 20 ms within talk spurts, loss, sequence/timestamp/SSRC
+//! continuity, and optionally the RFC 4733 key → next prompt latency. Sockets are
+//! sharded over a few epoll threads (no per-call thread or timer). Stops by itself after
+//! ramp + hold + drain.
+
+#[path = "centralino_load/rtp.rs"]
+mod rtp;
+#[path = "centralino_load/sip.rs"]
+mod sip;
+#[path = "centralino_load/stats.rs"]
+mod stats;
+
+use clap::Parser;
+use rtp::{Cmd, KeyPlan, Shard, ShardStats, Window};
+use sip::{Event, Phase, Uac};
+use stats::{Hist, ProcSample, now_ns, quantile, self_cpu_s};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "centralino-load",
+    about = "SIP/RTP media-density load generator"
+)]
+struct Args {
+    /// The daemon's SIP address (UDP, loopback).
+    #[arg(long)]
+    target: SocketAddr,
+    /// Calls to place.
+    #[arg(long, default_value_t = 10)]
+    calls: usize,
+    /// Calls per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds from answer to our BYE.
+    #[arg(long, default_value_t = 8.0)]
+    hold: f64,
+    /// Keys to press (RFC 4733, PT 101), e.g. "1#".
+    #[arg(long)]
+    keys: Option<String>,
+    /// Seconds after answer of the first key.
+    #[arg(long, default_value_t = 3.0)]
+    key_at: f64,
+    /// Seconds between keys.
+    #[arg(long, default_value_t = 1.0)]
+    key_gap: f64,
+    #[arg(long, default_value = "127.0.0.1")]
+    local_ip: IpAddr,
+    /// First local RTP port (call i uses base + i); default: kernel-chosen ports.
+    #[arg(long)]
+    rtp_base: Option<u16>,
+    /// RTP receive threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Seconds to wait after the last hold ends before giving up on stragglers.
+    #[arg(long, default_value_t = 10.0)]
+    drain: f64,
+    /// Sample this process's CPU and RSS (the daemon) over the hold window.
+    #[arg(long)]
+    daemon_pid: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.human());
+            }
+            if report.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("centralino-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(a: &Args) -> Result<Report, String> {
+    if !a.target.ip().is_loopback() || !a.local_ip.is_loopback() {
+        return Err("target and local IP must be loopback addresses".into());
+    }
+    let keys = match &a.keys {
+        Some(k) => {
+            let events = k
+                .chars()
+                .map(|c| centralino::media::dtmf::Digit::from_char(c).map(|d| d.event()))
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(|| format!("--keys {k:?}: only 0-9 * # A-D"))?;
+            Some(KeyPlan {
+                events,
+                at_ns: (a.key_at * 1e9) as i64,
+                gap_ns: (a.key_gap * 1e9) as i64,
+            })
+        }
+        None => None,
+    };
+    if a.calls == 0 || a.rate <= 0.0 || a.threads == 0 {
+        return Err("--calls, --rate and --threads must be positive".into());
+    }
+    raise_open_files_limit();
+
+    // Sockets first: one per call, then shards that own them.
+    let mut ports = Vec::with_capacity(a.calls);
+    let mut per_shard: Vec<Vec<(usize, UdpSocket)>> = (0..a.threads).map(|_| Vec::new()).collect();
+    for i in 0..a.calls {
+        let port = a.rtp_base.map_or(0, |b| b.saturating_add(i as u16));
+        let s = UdpSocket::bind((a.local_ip, port))
+            .map_err(|e| format!("RTP socket {}:{port}: {e}", a.local_ip))?;
+        ports.push(s.local_addr().map_err(|e| e.to_string())?.port());
+        per_shard[i % a.threads].push((i, s));
+    }
+    let window = Arc::new(Window::new());
+    let shards = per_shard
+        .into_iter()
+        .enumerate()
+        .map(|(k, socks)| Shard::spawn(k, socks, a.calls, keys.clone(), window.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("RTP shard: {e}"))?;
+
+    let sip_sock = sip_socket(a.local_ip).map_err(|e| format!("SIP socket: {e}"))?;
+    let hold = Duration::from_secs_f64(a.hold);
+    let mut uac = Uac::new(sip_sock, a.target, &ports, hold);
+
+    let sample = || a.daemon_pid.and_then(ProcSample::read);
+    let before = sample();
+    let self_cpu0 = self_cpu_s();
+    let start = Instant::now();
+    let ramp = Duration::from_secs_f64((a.calls - 1) as f64 / a.rate);
+    let deadline = start + ramp + hold + Duration::from_secs_f64(a.drain);
+    let mut next_call = 0usize;
+    let mut events = Vec::new();
+    let (mut up, mut peak_up) = (0usize, 0usize);
+    let mut window_start: Option<Option<ProcSample>> = None;
+    let mut window_end: Option<Option<ProcSample>> = None;
+    let mut window_calls = 0usize;
+
+    loop {
+        let now = Instant::now();
+        while next_call < a.calls
+            && start + Duration::from_secs_f64(next_call as f64 / a.rate) <= now
+        {
+            uac.invite(now, next_call);
+            next_call += 1;
+        }
+        uac.receive(now, &mut events);
+        uac.on_timers(now, &mut events);
+        for ev in events.drain(..) {
+            match ev {
+                Event::Answered { call, remote } => {
+                    up += 1;
+                    peak_up = peak_up.max(up);
+                    shards[call % a.threads].send(Cmd::Start {
+                        call,
+                        remote,
+                        answered_ns: now_ns(),
+                    });
+                }
+                Event::HangingUp { call } => {
+                    up -= 1;
+                    shards[call % a.threads].send(Cmd::Stop { call });
+                    if window_end.is_none() {
+                        window_calls = up + 1;
+                        window.end.store(now_ns(), Ordering::Relaxed);
+                        window_end = Some(sample());
+                    }
+                }
+            }
+        }
+        let setting_up = next_call < a.calls
+            || uac
+                .calls
+                .iter()
+                .any(|c| matches!(c.phase, Phase::Calling | Phase::Proceeding));
+        if window_start.is_none() && !setting_up {
+            window.start.store(now_ns(), Ordering::Relaxed);
+            window_start = Some(sample());
+        }
+        if next_call == a.calls && uac.calls.iter().all(|c| c.phase == Phase::Done) {
+            break;
+        }
+        if now >= deadline {
+            uac.give_up();
+            break;
+        }
+        let mut wake = deadline;
+        if next_call < a.calls {
+            wake = wake.min(start + Duration::from_secs_f64(next_call as f64 / a.rate));
+        }
+        if let Some(t) = uac.next_timer() {
+            wake = wake.min(t);
+        }
+        let ms = wake
+            .saturating_duration_since(Instant::now())
+            .as_micros()
+            .div_ceil(1000)
+            .min(100) as i32;
+        let mut pfd = libc::pollfd {
+            fd: uac.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own.
+        unsafe { libc::poll(&mut pfd, 1, ms) };
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let after = sample();
+    // Let the last packets in flight land before the shards stop.
+    std::thread::sleep(Duration::from_millis(100));
+    let stats: Vec<ShardStats> = shards.into_iter().map(Shard::finish).collect();
+
+    let mut r = Report {
+        calls: a.calls,
+        rate: a.rate,
+        hold: a.hold,
+        answered: uac.calls.iter().filter(|c| c.answered.is_some()).count(),
+        failed: uac.calls.iter().filter(|c| c.failure.is_some()).count(),
+        failures: Vec::new(),
+        hung_up_by_daemon: uac.calls.iter().filter(|c| c.hung_up_by_daemon).count(),
+        bye_unanswered: uac.calls.iter().filter(|c| c.bye_unanswered).count(),
+        peak_up,
+        wall_s: wall,
+        all: Hist::new(),
+        steady: Hist::new(),
+        packets: 0,
+        expected: 0,
+        seq_jumps: 0,
+        ts_errors: 0,
+        ssrc_changes: 0,
+        bad: 0,
+        streams_with_media: 0,
+        keys_sent: 0,
+        key_start_ms: Vec::new(),
+        key_end_ms: Vec::new(),
+        keys_unanswered: 0,
+        window_s: 0.0,
+        daemon: None,
+        self_cpu_pct: 100.0 * (self_cpu_s() - self_cpu0) / wall,
+    };
+    let mut reasons: Vec<String> = uac.calls.iter().filter_map(|c| c.failure.clone()).collect();
+    reasons.sort();
+    reasons.dedup();
+    r.failures = reasons;
+    for s in &stats {
+        r.all.merge(&s.all);
+        r.steady.merge(&s.steady);
+        r.packets += s.packets;
+        r.expected += s.expected;
+        r.seq_jumps += s.seq_jumps;
+        r.ts_errors += s.ts_errors;
+        r.ssrc_changes += s.ssrc_changes;
+        r.bad += s.bad;
+        r.streams_with_media += s.streams_with_media;
+        r.keys_sent += s.keys_sent;
+        for k in &s.key_latency {
+            match k {
+                Some((from_start, from_end)) => {
+                    r.key_start_ms.push(*from_start as f64 / 1e6);
+                    r.key_end_ms.push(*from_end as f64 / 1e6);
+                }
+                None => r.keys_unanswered += 1,
+            }
+        }
+    }
+    r.key_start_ms.sort_by(f64::total_cmp);
+    r.key_end_ms.sort_by(f64::total_cmp);
+    let ws = window.start.load(Ordering::Relaxed);
+    let we = window.end.load(Ordering::Relaxed);
+    if ws != 0 && we != i64::MAX && we > ws {
+        r.window_s = (we - ws) as f64 / 1e9;
+    }
+    // CPU over the full-concurrency window when there was one, else over the whole run.
+    let (from, to, scope) = match (window_start.flatten(), window_end.flatten()) {
+        (Some(x), Some(y)) if y.at_ns > x.at_ns => (Some(x), Some(y), "full-concurrency window"),
+        _ => (before, after, "whole run"),
+    };
+    if let (Some(b0), Some(x), Some(y)) = (before, from, to) {
+        r.daemon = Some(DaemonUse {
+            scope,
+            cpu_pct: ProcSample::cpu_pct(&x, &y),
+            rss_before_kib: b0.rss_kib,
+            rss_kib: y.rss_kib,
+            calls: if scope == "whole run" {
+                peak_up
+            } else {
+                window_calls
+            },
+        });
+    }
+    Ok(r)
+}
+
+fn sip_socket(ip: IpAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&SocketAddr::new(ip, 0).into())?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+/// One socket per call: lift the soft open-files limit to the hard one.
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a stack value we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+struct DaemonUse {
+    scope: &'static str,
+    cpu_pct: f64,
+    rss_before_kib: u64,
+    rss_kib: u64,
+    calls: usize,
+}
+
+struct Report {
+    calls: usize,
+    rate: f64,
+    hold: f64,
+    answered: usize,
+    failed: usize,
+    failures: Vec<String>,
+    hung_up_by_daemon: usize,
+    bye_unanswered: usize,
+    peak_up: usize,
+    wall_s: f64,
+    all: Hist,
+    steady: Hist,
+    packets: u64,
+    expected: u64,
+    seq_jumps: u64,
+    ts_errors: u64,
+    ssrc_changes: u64,
+    bad: u64,
+    streams_with_media: u64,
+    keys_sent: u64,
+    key_start_ms: Vec<f64>,
+    key_end_ms: Vec<f64>,
+    keys_unanswered: u64,
+    window_s: f64,
+    daemon: Option<DaemonUse>,
+    self_cpu_pct: f64,
+}
+
+impl Report {
+    fn lost(&self) -> i64 {
+        self.expected as i64 - self.packets as i64
+    }
+
+    fn hist_json(h: &Hist) -> String {
+        format!(
+            "{{\"intervals\":{},\"mean_us\":{:.1},\"p50_us\":{:.0},\"p99_us\":{:.0},\"p999_us\":{:.0},\"max_us\":{:.0},\"over_2ms\":{:.6}}}",
+            h.n,
+            h.mean_us(),
+            h.quantile_us(0.5),
+            h.quantile_us(0.99),
+            h.quantile_us(0.999),
+            h.max_ns as f64 / 1000.0,
+            h.share_over_us(2000),
+        )
+    }
+
+    fn json(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "{{\"calls\":{},\"rate\":{},\"hold_s\":{},\"answered\":{},\"failed\":{},\"failures\":[{}],\
+             \"hung_up_by_daemon\":{},\"bye_unanswered\":{},\"peak_concurrent\":{},\"wall_s\":{:.2},\
+             \"streams_with_media\":{},\"packets\":{},\"expected\":{},\"lost\":{},\"seq_jumps\":{},\
+             \"ts_errors\":{},\"ssrc_changes\":{},\"bad_packets\":{},\"window_s\":{:.2},\
+             \"deviation_all\":{},\"deviation_steady\":{}",
+            self.calls,
+            self.rate,
+            self.hold,
+            self.answered,
+            self.failed,
+            self.failures
+                .iter()
+                .map(|f| format!("\"{f}\""))
+                .collect::<Vec<_>>()
+                .join(","),
+            self.hung_up_by_daemon,
+            self.bye_unanswered,
+            self.peak_up,
+            self.wall_s,
+            self.streams_with_media,
+            self.packets,
+            self.expected,
+            self.lost(),
+            self.seq_jumps,
+            self.ts_errors,
+            self.ssrc_changes,
+            self.bad,
+            self.window_s,
+            Self::hist_json(&self.all),
+            Self::hist_json(&self.steady),
+        );
+        if self.keys_sent > 0 {
+            let _ = write!(
+                s,
+                ",\"keys\":{{\"sent\":{},\"unanswered\":{},\"from_first_event_p50_ms\":{:.2},\"from_first_event_p99_ms\":{:.2},\"from_end_p50_ms\":{:.2},\"from_end_p99_ms\":{:.2}}}",
+                self.keys_sent,
+                self.keys_unanswered,
+                quantile(&self.key_start_ms, 0.5),
+                quantile(&self.key_start_ms, 0.99),
+                quantile(&self.key_end_ms, 0.5),
+                quantile(&self.key_end_ms, 0.99),
+            );
+        }
+        if let Some(d) = &self.daemon {
+            let _ = write!(
+                s,
+                ",\"daemon\":{{\"scope\":\"{}\",\"cpu_pct\":{:.1},\"rss_before_kib\":{},\"rss_kib\":{},\"calls\":{},\"rss_per_call_kib\":{:.1}}}",
+                d.scope,
+                d.cpu_pct,
+                d.rss_before_kib,
+                d.rss_kib,
+                d.calls,
+                d.rss_per_call(),
+            );
+        }
+        let _ = write!(s, ",\"loadgen_cpu_pct\":{:.1}}}", self.self_cpu_pct);
+        s
+    }
+
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "calls {} at {}/s, hold {} s: answered {}, failed {}{}, hung up by daemon {}, BYE unanswered {}, peak concurrent {}, wall {:.1} s",
+            self.calls,
+            self.rate,
+            self.hold,
+            self.answered,
+            self.failed,
+            if self.failures.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.failures.join(", "))
+            },
+            self.hung_up_by_daemon,
+            self.bye_unanswered,
+            self.peak_up,
+            self.wall_s,
+        );
+        let _ = writeln!(
+            s,
+            "rtp: {} streams, {} packets, expected {}, lost {}, seq jumps {}, ts errors {}, SSRC changes {}, bad {}",
+            self.streams_with_media,
+            self.packets,
+            self.expected,
+            self.lost(),
+            self.seq_jumps,
+            self.ts_errors,
+            self.ssrc_changes,
+            self.bad,
+        );
+        for (name, h) in [("all", &self.all), ("full concurrency", &self.steady)] {
+            let _ = writeln!(
+                s,
+                "|Δ−20ms| {name}: {} intervals, mean {:.0} µs, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs, >2 ms {:.3}%",
+                h.n,
+                h.mean_us(),
+                h.quantile_us(0.5),
+                h.quantile_us(0.99),
+                h.quantile_us(0.999),
+                h.max_ns as f64 / 1000.0,
+                100.0 * h.share_over_us(2000),
+            );
+        }
+        let _ = writeln!(s, "full-concurrency window: {:.2} s", self.window_s);
+        if self.keys_sent > 0 {
+            let _ = writeln!(
+                s,
+                "keys: {} sent, {} without a new prompt; next prompt after first event packet p50 {:.1} ms p99 {:.1} ms; after first end packet p50 {:.1} ms p99 {:.1} ms",
+                self.keys_sent,
+                self.keys_unanswered,
+                quantile(&self.key_start_ms, 0.5),
+                quantile(&self.key_start_ms, 0.99),
+                quantile(&self.key_end_ms, 0.5),
+                quantile(&self.key_end_ms, 0.99),
+            );
+        }
+        if let Some(d) = &self.daemon {
+            let _ = writeln!(
+                s,
+                "daemon ({}): CPU {:.1}% of one core, RSS {} KiB (before {} KiB), {:.1} KiB per call over {} calls",
+                d.scope,
+                d.cpu_pct,
+                d.rss_kib,
+                d.rss_before_kib,
+                d.rss_per_call(),
+                d.calls,
+            );
+        }
+        let _ = writeln!(
+            s,
+            "load generator CPU: {:.1}% of one core",
+            self.self_cpu_pct
+        );
+        s
+    }
+}
+
+impl DaemonUse {
+    fn rss_per_call(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            (self.rss_kib as f64 - self.rss_before_kib as f64) / self.calls as f64
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Shared harness for the real-peer tests (`tests/sip_calls.rs`).
+//!
+//! - [`Daemon`]: runs the `centralino` binary on free loopback ports (SIP UDP+TCP, a
+//!   private 200-port RTP block), logs to a file, waits until it answers `OPTIONS`
+//!   (RFC 3261 §11), and kills it on drop (dumping the log tail when the test failed).
+//! - [`Sipp`]: runs one sipp scenario from `tests/sipp/` against the daemon with a hard
+//!   time bound and keeps sipp's error and message logs for the failure report.
+//! - [`RtpProbe`]: a UDP socket owned by the test whose port goes into the scenario's SDP,
+//!   so the daemon's audio (RFC 3550 RTP, G.711) reaches the test; [`Capture`] checks RTP
+//!   basics and decodes the audio, and [`similarity`] compares it with a prompt WAV.
+//! - [`SipUdp`] / [`SipTcp`] / [`SipMessage`]: literal SIP text over raw sockets, for
+//!   messages no SIP tool will send (compact forms, folding, malformed input).
+//!
+//! Everything here uses the standard library (plus `tempfile`); tests run in parallel as
+//! separate processes under nextest, so every port is chosen so that they cannot collide.
+//!
+//! Files: `ports.rs` (free ports, RTP blocks), `logs.rs` (log checks), `daemon.rs`,
+//! `sipp.rs`, `rtp.rs` (probe, G.711, WAV, correlation), `sip.rs` (literal SIP).
+
+#![allow(dead_code)]
+
+mod daemon;
+mod logs;
+mod ports;
+mod rtp;
+mod sip;
+mod sipp;
+
+pub use daemon::*;
+pub use logs::*;
+pub use ports::*;
+pub use rtp::*;
+pub use sip::*;
+pub use sipp::*;
+
+use std::path::PathBuf;
+
+/// Loopback, the only network these tests use.
+pub const LOOPBACK: &str = "127.0.0.1";
+
+/// The crate root (tests run with it as the working directory).
+pub fn crate_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `prompts/it/<id>.wav` under the crate root.
+pub fn prompt_path(id: &str) -> PathBuf {
+    crate_root()
+        .join("prompts")
+        .join("it")
+        .join(format!("{id}.wav"))
+}

@@ -498,13 +498,20 @@ pub fn raw_bad_request(raw: &[u8], fault: &MsgError, source: SocketAddr) -> Opti
     let first = std::str::from_utf8(lines.next()?).ok()?;
     let mut parts = first.split_ascii_whitespace();
     let method = parts.next()?;
+    let _uri = parts.next()?;
+    let version = parts.next()?;
     let looks_like_request = method.bytes().all(|b| b.is_ascii_uppercase())
-        && parts.next().is_some()
-        && parts.next() == Some("SIP/2.0");
+        && version.starts_with("SIP/")
+        && parts.next().is_none();
     if !looks_like_request || method == "ACK" {
         return None;
     }
-    let mut text = format!("SIP/2.0 400 {fault}\r\n");
+    // §8.2.6 / §21.5.20: another protocol version gets 505, not 400.
+    let mut text = if version == "SIP/2.0" {
+        format!("SIP/2.0 400 {fault}\r\n")
+    } else {
+        "SIP/2.0 505 Version Not Supported\r\n".to_owned()
+    };
     let mut via_seen = false;
     for line in lines.take_while(|l| !l.is_empty()) {
         let Ok(line) = std::str::from_utf8(line) else {

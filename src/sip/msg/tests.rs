@@ -215,3 +215,13 @@ fn raw_400_for_unparseable_requests() {
     let ack = INVITE.replace("INVITE sip:", "ACK sip:");
     assert!(raw_bad_request(ack.as_bytes(), &MsgError::BadStartLine, src).is_none());
 }
+
+#[test]
+fn other_sip_versions_get_505() {
+    let src: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let text = INVITE.replace("@127.0.0.1 SIP/2.0\r\n", "@127.0.0.1 SIP/3.0\r\n");
+    let fault = parse(&text).unwrap_err();
+    assert_eq!(fault, MsgError::BadStartLine);
+    let r = raw_bad_request(text.as_bytes(), &fault, src).unwrap();
+    assert!(r.starts_with(b"SIP/2.0 505 Version Not Supported\r\n"));
+}

@@ -212,7 +212,15 @@ impl Daemon {
             if let Some(t) = exit_at
                 && (self.endpoint.is_idle() || now >= t)
             {
-                tracing::info!(calls_left = self.endpoint.active_calls(), "stopped");
+                let st = self.endpoint.stats;
+                tracing::info!(
+                    calls_left = self.endpoint.active_calls(),
+                    bad_requests = st.bad_requests,
+                    dropped = st.dropped,
+                    stray_responses = st.stray_responses,
+                    refused = st.refused,
+                    "stopped"
+                );
                 return;
             }
         }

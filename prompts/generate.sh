@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every Italian prompt listed in prompts/it/manifest.tsv (id<TAB>text)
-# as prompts/it/<id>.wav: 8 kHz, mono, signed 16-bit PCM WAV.
+# as prompts/it/<id>.wav: 8 kHz, mono, signed 16-bit PCM WAV. An id may contain '/'
+# (e.g. num/21 from the say_it fragments): the subfolder is created as needed.
 #
 # Pipeline: espeak-ng (voice "it", fixed speed/pitch/amplitude) -> sox: resample to
 # 8 kHz, band-limit to the telephone band, trim leading/trailing silence, normalise.
@@ -32,7 +33,9 @@ while IFS=$'\t' read -r id text || [ -n "$id" ]; do
     echo "generate.sh: manifest line for '$id' has no text" >&2
     exit 1
   fi
-  raw="$tmp/$id.raw.wav"
+  case "$id" in /*|*..*) echo "generate.sh: bad prompt id '$id'" >&2; exit 1 ;; esac
+  raw="$tmp/${id//\//_}.raw.wav"
+  mkdir -p "$(dirname "$out_dir/$id.wav")"
   espeak-ng "${ESPEAK_FLAGS[@]}" -w "$raw" -- "$text"
   # silence 1 0.01 0.3%: drop leading audio below 0.3% until 10 ms above it;
   # reverse / repeat / reverse trims the tail the same way. A 20 ms pad keeps the

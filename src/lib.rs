@@ -9,6 +9,7 @@
 pub mod call; //        per-call logic of the DTMF test line (digits in, prompts out)
 pub mod config; //      daemon configuration: YAML -> validated structs
 pub mod driver; //      the only place with sockets, threads and the clock
+pub mod ivr; //         voice menus: YAML trees, interpreter, schedules, Italian speech
 pub mod media; //       RTP packets, G.711, prompts, paced player, DTMF detection
 pub mod pii; //         redaction of personal data (phone numbers) in logs
 pub mod sdp; //         SDP offer/answer (RFC 3264) for PCMU/PCMA + telephone-event

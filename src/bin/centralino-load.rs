@@ -376,8 +376,9 @@ impl Report {
 
     fn hist_json(h: &Hist) -> String {
         format!(
-            "{{\"intervals\":{},\"mean_us\":{:.1},\"p50_us\":{:.0},\"p99_us\":{:.0},\"p999_us\":{:.0},\"max_us\":{:.0},\"over_2ms\":{:.6}}}",
+            "{{\"intervals\":{},\"mean_interval_us\":{:.1},\"mean_us\":{:.1},\"p50_us\":{:.0},\"p99_us\":{:.0},\"p999_us\":{:.0},\"max_us\":{:.0},\"over_2ms\":{:.6}}}",
             h.n,
+            h.mean_interval_us(),
             h.mean_us(),
             h.quantile_us(0.5),
             h.quantile_us(0.99),
@@ -485,8 +486,9 @@ impl Report {
         for (name, h) in [("all", &self.all), ("full concurrency", &self.steady)] {
             let _ = writeln!(
                 s,
-                "|Δ−20ms| {name}: {} intervals, mean {:.0} µs, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs, >2 ms {:.3}%",
+                "|Δ−20ms| {name}: {} intervals (mean Δ {:.0} µs), mean {:.0} µs, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs, >2 ms {:.3}%",
                 h.n,
+                h.mean_interval_us(),
                 h.mean_us(),
                 h.quantile_us(0.5),
                 h.quantile_us(0.99),

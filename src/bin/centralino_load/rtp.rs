@@ -440,10 +440,10 @@ impl Worker {
                 st.seq_jumps += 1;
             } else if !hdr.marker {
                 // Same talk spurt: the spacing must be 20 ms and the timestamp +160.
-                let dev = (t - s.last_ns - FRAME_NS).unsigned_abs();
-                st.all.add(dev);
+                let interval = t - s.last_ns;
+                st.all.add(interval, FRAME_NS);
                 if self.window.contains(t) {
-                    st.steady.add(dev);
+                    st.steady.add(interval, FRAME_NS);
                 }
                 if hdr.timestamp != s.last_ts.wrapping_add(SAMPLES_PER_FRAME) {
                     st.ts_errors += 1;

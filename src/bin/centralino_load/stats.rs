@@ -4,15 +4,17 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-/// Histogram resolution and range: 1 µs buckets up to 100 ms, then one overflow bucket.
-const BUCKETS: usize = 100_000;
+/// Histogram resolution and range: 1 µs buckets up to 1 s, then one overflow bucket.
+const BUCKETS: usize = 1_000_000;
 
-/// Deviations from 20 ms in nanoseconds, kept as a 1 µs histogram (exact max).
+/// Inter-arrival deviations from 20 ms, kept as a 1 µs histogram (exact max), plus the
+/// mean interval itself (above 20 ms when the sender skips frames).
 pub struct Hist {
-    counts: Vec<u64>,
+    counts: Vec<u32>,
     pub n: u64,
     pub max_ns: u64,
     sum_ns: u128,
+    sum_interval_ns: i128,
 }
 
 impl Hist {
@@ -22,10 +24,14 @@ impl Hist {
             n: 0,
             max_ns: 0,
             sum_ns: 0,
+            sum_interval_ns: 0,
         }
     }
 
-    pub fn add(&mut self, ns: u64) {
+    /// One interval between consecutive packets of a talk spurt.
+    pub fn add(&mut self, interval_ns: i64, nominal_ns: i64) {
+        let ns = (interval_ns - nominal_ns).unsigned_abs();
+        self.sum_interval_ns += i128::from(interval_ns);
         let b = ((ns / 1000) as usize).min(BUCKETS);
         self.counts[b] += 1;
         self.n += 1;
@@ -40,6 +46,7 @@ impl Hist {
         self.n += o.n;
         self.max_ns = self.max_ns.max(o.max_ns);
         self.sum_ns += o.sum_ns;
+        self.sum_interval_ns += o.sum_interval_ns;
     }
 
     /// The upper edge of the bucket holding the `q` quantile, in µs (capped at the max).
@@ -50,7 +57,7 @@ impl Hist {
         let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
         let mut seen = 0;
         for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
+            seen += u64::from(*c);
             if seen >= rank {
                 return ((i + 1) as f64).min(self.max_ns as f64 / 1000.0);
             }
@@ -66,12 +73,24 @@ impl Hist {
         }
     }
 
+    /// Mean interval in µs (20,000 when the sender never skips a frame).
+    pub fn mean_interval_us(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.sum_interval_ns as f64 / self.n as f64 / 1000.0
+        }
+    }
+
     /// Share of intervals off by more than `us`.
     pub fn share_over_us(&self, us: usize) -> f64 {
         if self.n == 0 {
             return 0.0;
         }
-        let over: u64 = self.counts[us.min(BUCKETS)..].iter().sum();
+        let over: u64 = self.counts[us.min(BUCKETS)..]
+            .iter()
+            .map(|&c| u64::from(c))
+            .sum();
         over as f64 / self.n as f64
     }
 }

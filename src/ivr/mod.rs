@@ -1,0 +1,5 @@
+//! The voice menu: YAML trees, their interpreter, schedules and Italian speech.
+
+pub mod say_it;
+pub mod schedule;
+pub mod tree;

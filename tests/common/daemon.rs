@@ -182,6 +182,47 @@ impl Daemon {
         }
     }
 
+    /// Process id of the daemon (panics if it was already reaped by the harness).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("daemon process already reaped")
+            .id()
+    }
+
+    /// Sends signal `sig` (e.g. `libc::SIGTERM`) to the daemon; panics if `kill(2)` fails.
+    /// Call it before `wait_exit` has returned a status: once the child is reaped its
+    /// pid may belong to another process.
+    pub fn signal(&self, sig: i32) {
+        let pid = self.pid() as libc::pid_t;
+        // SAFETY: a plain syscall on our own child's pid; an exited but unreaped child
+        // stays a zombie, so the pid is still ours.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(
+            rc,
+            0,
+            "[{}] kill({pid}, {sig}) failed: {}",
+            self.name,
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Polls every 20 ms, up to `limit`, for the daemon to exit; its status, or `None`
+    /// if it is still running. The child stays owned, so drop still cleans up.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits up to `limit` for `needle` to appear in the log.
     pub fn wait_for_log(&self, needle: &str, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;

@@ -12,6 +12,47 @@ pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub prompts: PromptsConfig,
+    pub ivr: IvrConfig,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IvrConfig {
+    /// The voice menu every call walks. When the file does not exist, every call gets
+    /// the DTMF test line instead (a newcomer's first call still works).
+    pub tree: PathBuf,
+    /// Dialled numbers (Request-URI user parts) that reach the built-in DTMF test line,
+    /// kept as a diagnostic.
+    pub test_line: Vec<String>,
+    /// How often the tree file is checked for changes, ms; 0 turns watching off (SIGHUP
+    /// still reloads).
+    pub watch_ms: u64,
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        IvrConfig {
+            tree: PathBuf::from("ivr-trees/inps.yaml"),
+            test_line: vec!["test".into(), "9999".into()],
+            watch_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// HTTP address of `/metrics` (Prometheus text format); `null` turns it off.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9060))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

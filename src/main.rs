@@ -1,10 +1,14 @@
 //! The `centralino` command: `run` starts the daemon on embedded defaults, with an
-//! optional YAML config and command-line overrides.
+//! optional YAML config and command-line overrides; `check`, `simulate`, `graph`, `say`
+//! and `schema` are the administrators' tools (logic in `centralino::tools`).
 
 use centralino::config::{Config, PortRange};
-use clap::{Parser, Subcommand};
+use centralino::ivr::interp::CallContext;
+use centralino::tools::{self, Outcome, graph, say, simulate};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -31,23 +35,224 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         prompts: Option<PathBuf>,
     },
+    /// Check voice menu trees: print every error and warning; exit 1 if any has errors.
+    Check {
+        /// Tree files, e.g. ivr-trees/*.yaml.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Prompts directory the trees' prompt ids are checked against.
+        #[arg(long, value_name = "DIR", default_value = "prompts")]
+        prompts: PathBuf,
+    },
+    /// Walk a tree with the interpreter in virtual time and print what the caller hears.
+    ///
+    /// Keys are pressed after the current prompt has finished; `!K` presses K during the
+    /// prompt (barge-in). `t` lets the key timeout expire, `w` the inter-digit wait.
+    /// Without --keys, keys are read from stdin lines (empty line = timeout, q = quit).
+    Simulate {
+        file: PathBuf,
+        #[arg(long, value_name = "DIR", default_value = "prompts")]
+        prompts: PathBuf,
+        /// Keys separated by commas, e.g. 1,2,# or 2,0612345,w or t.
+        #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
+        keys: Option<String>,
+        /// Local Italian time of the call (default: now), e.g. "2026-12-01 10:00".
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// The office number the caller dialled.
+        #[arg(long, value_name = "NUMBER", default_value = "")]
+        dialled: String,
+        /// Province (sigla) of the dialled office, for `branch: {province: true}`.
+        #[arg(long, value_name = "XX")]
+        province: Option<String>,
+        /// Region of the dialled office, for `branch: {region: true}`.
+        #[arg(long, value_name = "NAME")]
+        region: Option<String>,
+    },
+    /// Draw a tree as Graphviz DOT (default) or a Mermaid flowchart.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        #[arg(long, value_name = "DIR", default_value = "prompts")]
+        prompts: PathBuf,
+    },
+    /// Show how a value is spoken in Italian: fragment ids and text.
+    #[command(group(ArgGroup::new("value").required(true).args(
+        ["number", "date", "time", "euro", "digits", "ahead", "minutes"]
+    )))]
+    Say {
+        /// A whole number, e.g. 21.
+        number: Option<String>,
+        /// A date, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// A time, HH:MM.
+        #[arg(long, value_name = "HH:MM")]
+        time: Option<String>,
+        /// An amount in euro, e.g. 12.50.
+        #[arg(long, value_name = "AMOUNT")]
+        euro: Option<String>,
+        /// Read character by character (digits, * # - and letters).
+        #[arg(long, value_name = "TEXT")]
+        digits: Option<String>,
+        /// Queue announcement: callers ahead.
+        #[arg(long, value_name = "N")]
+        ahead: Option<u32>,
+        /// Estimated wait announcement, in minutes.
+        #[arg(long, value_name = "N")]
+        minutes: Option<u32>,
+    },
+    /// Print the JSON Schema of the tree YAML (for editors).
+    Schema,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 fn main() -> ExitCode {
+    let command = Cli::parse().command;
+    // The daemon logs at info; the tools print their own output and log only warnings.
+    let level = if matches!(command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .init();
-    let Command::Run {
-        config,
-        sip_listen,
-        rtp_ports,
-        prompts,
-    } = Cli::parse().command;
+    match command {
+        Command::Run {
+            config,
+            sip_listen,
+            rtp_ports,
+            prompts,
+        } => run(config, sip_listen, rtp_ports, prompts),
+        Command::Check { files, prompts } => print(tools::check::run(&files, &prompts)),
+        Command::Simulate {
+            file,
+            prompts,
+            keys,
+            at,
+            dialled,
+            province,
+            region,
+        } => {
+            let started_at = match at {
+                Some(at) => match simulate::parse_at(&at) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return print(Outcome::fail(
+                            tools::EXIT_USAGE,
+                            format!("centralino simulate: --at {e}"),
+                        ));
+                    }
+                },
+                None => chrono::Utc::now()
+                    .with_timezone(&chrono_tz::Europe::Rome)
+                    .naive_local(),
+            };
+            let ctx = CallContext {
+                dialled,
+                province,
+                region,
+                started_at,
+            };
+            let origin = std::time::Instant::now();
+            match keys {
+                Some(keys) => print(simulate::run(&file, &prompts, &keys, ctx, origin)),
+                None => simulate_interactive(&file, &prompts, ctx, origin),
+            }
+        }
+        Command::Graph {
+            file,
+            format,
+            prompts,
+        } => {
+            let format = match format {
+                GraphFormat::Dot => graph::Format::Dot,
+                GraphFormat::Mermaid => graph::Format::Mermaid,
+            };
+            print(graph::run(&file, &prompts, format))
+        }
+        Command::Say {
+            number,
+            date,
+            time,
+            euro,
+            digits,
+            ahead,
+            minutes,
+        } => {
+            let value = if let Some(n) = number {
+                say::Value::number(&n)
+            } else if let Some(d) = date {
+                say::Value::date(&d)
+            } else if let Some(t) = time {
+                say::Value::time(&t)
+            } else if let Some(e) = euro {
+                say::Value::euro(&e)
+            } else if let Some(d) = digits {
+                say::Value::digits(&d)
+            } else if let Some(n) = ahead {
+                Ok(say::Value::Ahead(n))
+            } else if let Some(m) = minutes {
+                Ok(say::Value::Minutes(m))
+            } else {
+                Err("nothing to say".into())
+            };
+            print(say::run(value))
+        }
+        Command::Schema => print(Outcome::ok(tools::schema())),
+    }
+}
+
+/// Writes a tool's output and turns its code into the exit status.
+fn print(out: Outcome) -> ExitCode {
+    // A closed pipe (`centralino graph x | head`) is not an error worth reporting.
+    let _ = std::io::stdout().write_all(out.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(out.stderr.as_bytes());
+    ExitCode::from(out.code)
+}
+
+/// `centralino simulate FILE` without `--keys`: keys from stdin.
+fn simulate_interactive(
+    file: &Path,
+    prompts: &Path,
+    ctx: CallContext,
+    origin: std::time::Instant,
+) -> ExitCode {
+    let (tree, warnings) = match tools::load_tree(file, prompts) {
+        Ok(t) => t,
+        Err(out) => return print(out),
+    };
+    eprint!("{warnings}");
+    let texts = tools::Texts::load(prompts);
+    let stdin = std::io::stdin().lock();
+    match simulate::simulate_interactive(tree, ctx, &texts, origin, stdin, std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("centralino simulate: {e}");
+            ExitCode::from(tools::EXIT_USAGE)
+        }
+    }
+}
+
+/// `centralino run`: the daemon.
+fn run(
+    config: Option<PathBuf>,
+    sip_listen: Option<SocketAddr>,
+    rtp_ports: Option<PortRange>,
+    prompts: Option<PathBuf>,
+) -> ExitCode {
     let mut cfg = match &config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,

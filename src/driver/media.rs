@@ -41,6 +41,8 @@ pub enum Command {
         prompts: Vec<Arc<Prompt>>,
         token: u64,
     },
+    /// Stop what plays (barge-in with nothing new to say yet).
+    Stop { call: CallId },
     /// The call ended: drop the session and its socket now.
     Close { call: CallId },
 }
@@ -233,6 +235,11 @@ impl Worker {
                 if let Some(s) = self.session(call) {
                     s.player.stop();
                     s.player.play(prompts, token);
+                }
+            }
+            Command::Stop { call } => {
+                if let Some(s) = self.session(call) {
+                    s.player.stop();
                 }
             }
             Command::Close { call } => {

@@ -49,7 +49,8 @@ impl Sipp {
             scenario: scenario.to_string(),
             tcp: false,
             vars: Vec::new(),
-            service: "service".to_string(),
+            // The daemon's DTMF test line answers this number (config `ivr.test_line`).
+            service: "test".to_string(),
             kill_after: Duration::from_secs(40),
         }
     }

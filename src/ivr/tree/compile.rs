@@ -359,6 +359,7 @@ impl<'a, 'd> Compiler<'a, 'd> {
                 prompts: self.prompts(&p.prompts),
                 next: self.opt_ref(&p.next).ok()?,
                 skippable: p.skippable.unwrap_or(false),
+                operator,
             },
             model::Node::Collect(c) => {
                 let prompt = self.prompts(&c.prompt);

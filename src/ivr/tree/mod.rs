@@ -58,6 +58,8 @@ pub enum Node {
         prompts: Prompts,
         next: Option<NodeId>,
         skippable: bool,
+        /// The operator key works during a canned answer too.
+        operator: Option<(char, NodeId)>,
     },
     Collect(Collect),
     Branch(Branch),
@@ -106,7 +108,10 @@ impl Node {
                     out.push(("uscita".into(), to));
                 }
             }
-            Node::Play { next, .. } => out.extend(next.map(|n| (String::new(), n))),
+            Node::Play { next, operator, .. } => {
+                out.extend(next.map(|n| (String::new(), n)));
+                out.extend(operator.as_ref().map(|(k, n)| (format!("{k} operatore"), *n)));
+            }
             Node::Collect(c) => {
                 out.push((c.var.clone(), c.next));
                 out.extend(c.exit.map(|n| ("uscita".to_owned(), n)));

@@ -1,0 +1,468 @@
+//! The SIP task: one loop that owns the endpoint, every call's logic, the RTP port pool,
+//! the menu tree versions and the counters. Inputs: SIP datagrams and stream messages,
+//! media events, timers, signals, metrics requests.
+
+use super::admin::MetricsRequest;
+use super::logic::{Do, Logic};
+use super::media::{Command, MediaEvent, WorkerHandle};
+use super::ports::PortPool;
+use super::tcp::TcpEvent;
+use super::trees::Trees;
+use crate::call::TestLine;
+use crate::ivr::interp::{CallContext, Interp};
+use crate::media::dtmf::{Digit, DtmfMerger, Source};
+use crate::media::prompts::{Prompt, PromptLibrary};
+use crate::metrics::Metrics;
+use crate::sip::endpoint::{CallId, ConnId, EndReason, Endpoint, Event, Flow, Transmit};
+use bytes::Bytes;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{Signal, SignalKind};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+/// The same key arriving by two DTMF routes within this window is one press.
+const DTMF_MERGE_WINDOW: Duration = Duration::from_millis(300);
+
+/// Channels the loop listens to besides its sockets.
+pub struct Inputs {
+    pub tcp: UnboundedReceiver<TcpEvent>,
+    pub media: UnboundedReceiver<MediaEvent>,
+    pub metrics: UnboundedReceiver<MetricsRequest>,
+}
+
+/// Per-call state the driver keeps beside the endpoint's.
+struct CallCtx {
+    /// `None` until the caller's ACK: nothing plays before.
+    logic: Option<Logic>,
+    merger: DtmfMerger,
+    worker: usize,
+    port: u16,
+    dialled: String,
+}
+
+pub struct Daemon {
+    endpoint: Endpoint,
+    prompts: Arc<PromptLibrary>,
+    workers: Vec<WorkerHandle>,
+    ports: PortPool,
+    calls: HashMap<CallId, CallCtx>,
+    /// Call logic deadlines, lazily deleted.
+    wakes: BinaryHeap<Reverse<(Instant, CallId)>>,
+    udp: Arc<UdpSocket>,
+    tcp_conns: HashMap<ConnId, UnboundedSender<Bytes>>,
+    trees: Trees,
+    test_line_numbers: Vec<String>,
+    metrics: Metrics,
+}
+
+impl Daemon {
+    pub fn new(
+        endpoint: Endpoint,
+        prompts: Arc<PromptLibrary>,
+        workers: Vec<WorkerHandle>,
+        ports: PortPool,
+        udp: Arc<UdpSocket>,
+        trees: Trees,
+        test_line_numbers: Vec<String>,
+    ) -> Self {
+        Daemon {
+            endpoint,
+            prompts,
+            workers,
+            ports,
+            calls: HashMap::new(),
+            wakes: BinaryHeap::new(),
+            udp,
+            tcp_conns: HashMap::new(),
+            trees,
+            test_line_numbers,
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub async fn serve(&mut self, mut inputs: Inputs, grace: Duration, watch: Duration) {
+        let mut sigterm = signal(SignalKind::terminate());
+        let mut sigint = signal(SignalKind::interrupt());
+        let mut sighup = signal(SignalKind::hangup());
+        let mut watch_tick = (!watch.is_zero()).then(|| tokio::time::interval(watch));
+        // Set by SIGINT/SIGTERM: the moment we exit even if calls are still closing.
+        let mut exit_at: Option<Instant> = None;
+        let mut buf = vec![0u8; 65_536];
+        let udp = self.udp.clone();
+        loop {
+            let wake = [
+                self.endpoint.poll_timeout(),
+                self.wakes.peek().map(|Reverse((t, _))| *t),
+                exit_at.map(|t| t.min(Instant::now() + Duration::from_millis(50))),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                r = udp.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = r {
+                        let now = Instant::now();
+                        self.endpoint.handle_message(now, Flow::Udp(from), Bytes::copy_from_slice(&buf[..n]));
+                        // Drain what else is queued before pumping: fewer wake-ups under load.
+                        for _ in 0..256 {
+                            match udp.try_recv_from(&mut buf) {
+                                Ok((n, from)) => self.endpoint.handle_message(now, Flow::Udp(from), Bytes::copy_from_slice(&buf[..n])),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                Some(ev) = inputs.tcp.recv() => self.tcp_event(ev),
+                Some(ev) = inputs.media.recv() => self.media_event(ev),
+                Some(reply) = inputs.metrics.recv() => {
+                    let _ = reply.send(self.metrics.render(&self.endpoint.stats, self.endpoint.active_calls()));
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = recv_signal(&mut sighup) => self.reload("SIGHUP"),
+                _ = tick(&mut watch_tick) => {
+                    if self.trees.changed_on_disk() {
+                        self.reload("file changed");
+                    }
+                }
+                _ = recv_signal(&mut sigterm), if exit_at.is_none() => exit_at = Some(self.begin_stop() + grace),
+                _ = recv_signal(&mut sigint), if exit_at.is_none() => exit_at = Some(self.begin_stop() + grace),
+            }
+            let now = Instant::now();
+            self.endpoint.handle_timeout(now);
+            self.logic_timeouts(now);
+            self.pump(now);
+            if let Some(t) = exit_at
+                && (self.endpoint.is_idle() || now >= t)
+            {
+                let st = self.endpoint.stats;
+                tracing::info!(
+                    calls_left = self.endpoint.active_calls(),
+                    bad_requests = st.bad_requests,
+                    dropped = st.dropped,
+                    stray_responses = st.stray_responses,
+                    refused = st.refused,
+                    "stopped"
+                );
+                return;
+            }
+        }
+    }
+
+    fn reload(&mut self, why: &str) {
+        tracing::info!(why, "reloading the menu tree");
+        if self.trees.reload() {
+            self.metrics.tree_reloads += 1;
+        } else {
+            self.metrics.tree_reload_failures += 1;
+        }
+    }
+
+    fn begin_stop(&mut self) -> Instant {
+        let now = Instant::now();
+        tracing::info!(
+            calls = self.endpoint.active_calls(),
+            "stopping: refusing new calls, hanging up"
+        );
+        self.endpoint.shutdown(now);
+        now
+    }
+
+    fn tcp_event(&mut self, ev: TcpEvent) {
+        match ev {
+            TcpEvent::Opened { conn, writer } => {
+                self.tcp_conns.insert(conn, writer);
+            }
+            TcpEvent::Message { conn, peer, bytes } => {
+                self.endpoint
+                    .handle_message(Instant::now(), Flow::Tcp(conn, peer), bytes);
+            }
+            TcpEvent::Closed { conn } => {
+                self.tcp_conns.remove(&conn);
+            }
+        }
+    }
+
+    fn media_event(&mut self, ev: MediaEvent) {
+        let now = Instant::now();
+        match ev {
+            MediaEvent::Digit {
+                call,
+                digit,
+                source,
+            } => self.digit(now, call, digit, source),
+            MediaEvent::PromptFinished { call, token } => {
+                if let Some(logic) = self.logic(call) {
+                    logic.prompt_finished(now, token);
+                    self.run_logic(now, call);
+                }
+            }
+        }
+    }
+
+    fn logic(&mut self, call: CallId) -> Option<&mut Logic> {
+        self.calls.get_mut(&call)?.logic.as_mut()
+    }
+
+    fn digit(&mut self, now: Instant, call: CallId, digit: Digit, source: Source) {
+        let Some(ctx) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match ctx.merger.offer(now, source, digit) {
+            Some(d) => {
+                tracing::info!(call = call.0, digit = %d, source = ?source, "dtmf");
+                if let Some(logic) = ctx.logic.as_mut() {
+                    logic.digit(now, d.as_char());
+                    self.run_logic(now, call);
+                }
+            }
+            None => tracing::debug!(call = call.0, digit = %digit, source = ?source, "dtmf duplicate"),
+        }
+    }
+
+    /// Sends what the endpoint wants sent and acts on its events, until both are empty.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut busy = false;
+            while let Some(t) = self.endpoint.poll_transmit() {
+                busy = true;
+                self.transmit(t);
+            }
+            while let Some(ev) = self.endpoint.poll_event() {
+                busy = true;
+                self.endpoint_event(now, ev);
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    fn transmit(&mut self, t: Transmit) {
+        match t.flow {
+            Flow::Udp(to) => {
+                if let Err(e) = self.udp.try_send_to(&t.bytes, to) {
+                    // The transaction layer retransmits; a full buffer costs one copy.
+                    tracing::debug!(%e, %to, "UDP send failed");
+                }
+            }
+            Flow::Tcp(conn, _) => {
+                if let Some(w) = self.tcp_conns.get(&conn) {
+                    let _ = w.send(t.bytes);
+                }
+            }
+        }
+    }
+
+    fn endpoint_event(&mut self, now: Instant, ev: Event) {
+        match ev {
+            Event::IncomingCall { call, dialled } => match self.ports.allocate() {
+                Some((port, socket)) => {
+                    let worker = (call.0 as usize) % self.workers.len();
+                    self.workers[worker].send(Command::Open {
+                        call,
+                        socket,
+                        ssrc: rand::random(),
+                    });
+                    self.metrics.calls_total += 1;
+                    self.calls.insert(
+                        call,
+                        CallCtx {
+                            logic: None,
+                            merger: DtmfMerger::new(DTMF_MERGE_WINDOW),
+                            worker,
+                            port,
+                            dialled,
+                        },
+                    );
+                    self.endpoint.accept_call(now, call, port);
+                }
+                None => {
+                    tracing::warn!(call = call.0, "no RTP port left: refusing the call");
+                    self.endpoint
+                        .reject_call(now, call, 503, "Service Unavailable");
+                }
+            },
+            Event::Established { call, media } => {
+                let logic = self.logic_for(call);
+                if let Some(ctx) = self.calls.get_mut(&call) {
+                    self.workers[ctx.worker].send(Command::Media { call, media });
+                    let mut logic = logic;
+                    logic.answered(now);
+                    ctx.logic = Some(logic);
+                    self.run_logic(now, call);
+                }
+            }
+            Event::MediaChanged { call, media } => {
+                if let Some(ctx) = self.calls.get(&call) {
+                    tracing::info!(call = call.0, direction = ?media.direction, "media changed");
+                    self.workers[ctx.worker].send(Command::Media { call, media });
+                }
+            }
+            Event::Digit { call, digit } => {
+                if let Some(d) = Digit::from_char(digit) {
+                    self.digit(now, call, d, Source::SipInfo);
+                }
+            }
+            Event::Ended { call, reason } => {
+                if let Some(mut ctx) = self.calls.remove(&call) {
+                    if matches!(reason, EndReason::RemoteBye | EndReason::Cancelled)
+                        && let Some(logic) = ctx.logic.as_mut()
+                    {
+                        logic.hung_up(now);
+                        Self::collect_stats(&mut self.metrics, logic);
+                    }
+                    if let Some(Logic::Menu(i)) = &ctx.logic {
+                        let path: Vec<String> = i
+                            .path()
+                            .iter()
+                            .map(|s| format!("{}{}", i.tree().id(s.node), keys_suffix(&s.keys)))
+                            .collect();
+                        tracing::info!(call = call.0, path = %path.join(" > "), "menu path");
+                    }
+                    self.workers[ctx.worker].send(Command::Close { call });
+                    self.ports.release(ctx.port);
+                }
+            }
+        }
+    }
+
+    /// The menu of the tree now in service, or the test line.
+    fn logic_for(&mut self, call: CallId) -> Logic {
+        let dialled = self
+            .calls
+            .get(&call)
+            .map(|c| c.dialled.clone())
+            .unwrap_or_default();
+        let tree = self.trees.current();
+        match tree {
+            Some(tree) if !self.test_line_numbers.contains(&dialled) => {
+                let ctx = CallContext {
+                    dialled,
+                    province: None,
+                    region: None,
+                    started_at: italian_wall_clock(),
+                };
+                Logic::Menu(Box::new(Interp::new(tree, ctx)))
+            }
+            _ => {
+                self.metrics.test_line_calls += 1;
+                Logic::Line(TestLine::new())
+            }
+        }
+    }
+
+    /// Carries out what a call's logic asks for.
+    fn run_logic(&mut self, now: Instant, call: CallId) {
+        let Some(ctx) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(logic) = ctx.logic.as_mut() else {
+            return;
+        };
+        let worker = ctx.worker;
+        let mut hangup = false;
+        while let Some(action) = logic.next(now) {
+            match action {
+                Do::Play { prompts, token } => {
+                    let lang_fallback = logic.menu().map(|i| i.tree().language.clone());
+                    let prompts = resolve(&self.prompts, &prompts, lang_fallback.as_deref());
+                    self.workers[worker].send(Command::Play {
+                        call,
+                        prompts,
+                        token,
+                    });
+                }
+                Do::Stop => self.workers[worker].send(Command::Stop { call }),
+                Do::Hangup => hangup = true,
+            }
+        }
+        Self::collect_stats(&mut self.metrics, logic);
+        if let Some(at) = logic.poll_timeout() {
+            self.wakes.push(Reverse((at, call)));
+        }
+        if hangup {
+            self.endpoint.hangup(now, call);
+        }
+    }
+
+    fn collect_stats(metrics: &mut Metrics, logic: &mut Logic) {
+        while let Some((node, stat)) = logic.poll_stat() {
+            if let Some(i) = logic.menu() {
+                let tree = i.tree();
+                metrics.count_node(&tree.name, tree.id(node), stat);
+            }
+        }
+    }
+
+    fn logic_timeouts(&mut self, now: Instant) {
+        while let Some(Reverse((at, call))) = self.wakes.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.wakes.pop();
+            if let Some(logic) = self.logic(call) {
+                logic.timeout(now);
+                self.run_logic(now, call);
+            }
+        }
+    }
+}
+
+/// Prompt ids to loaded prompts. A prompt missing in the caller's language falls back
+/// to the tree's own language; a missing one is logged and skipped.
+fn resolve(library: &PromptLibrary, ids: &[String], fallback: Option<&str>) -> Vec<Arc<Prompt>> {
+    ids.iter()
+        .filter_map(|id| {
+            let found = library.get(id).or_else(|| {
+                let (_, rest) = id.split_once('/')?;
+                library.get(&format!("{}/{rest}", fallback?))
+            });
+            if found.is_none() {
+                tracing::warn!(prompt = %id, "prompt missing");
+            }
+            found
+        })
+        .collect()
+}
+
+fn keys_suffix(keys: &str) -> String {
+    if keys.is_empty() {
+        String::new()
+    } else {
+        // Keys of a collect node are data (a practice number): masked like phone numbers.
+        format!("[{}]", crate::pii::Redacted(keys))
+    }
+}
+
+/// Local time in Italy, for schedules and dates spoken to callers.
+fn italian_wall_clock() -> chrono::NaiveDateTime {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Rome)
+        .naive_local()
+}
+
+fn signal(kind: SignalKind) -> Option<Signal> {
+    tokio::signal::unix::signal(kind).ok()
+}
+
+async fn recv_signal(s: &mut Option<Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick(t: &mut Option<tokio::time::Interval>) {
+    match t {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,662 @@
+//! The menu interpreter: one pure state machine per call. Digits, prompt-finished and
+//! timer events in; play / stop / hand-off / hang-up actions out. Records the path the
+//! caller took and per-node counters, in virtual time.
+
+#[cfg(test)]
+mod tests;
+mod values;
+
+use crate::ivr::tree::{BranchOn, Collect, HandoffKind, Menu, Node, NodeId, PromptItem, Tree};
+use chrono::NaiveDateTime;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// System prompts (relative to the language folder) the interpreter itself plays.
+pub const PROMPT_NOT_AVAILABLE: &str = "sistema/non-disponibile";
+pub const PROMPT_YOU_ENTERED: &str = "sistema/ha-inserito";
+pub const PROMPT_CONFIRM: &str = "sistema/conferma";
+
+/// Facts about the call the menu can branch on.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The office number the caller dialled.
+    pub dialled: String,
+    pub province: Option<String>,
+    pub region: Option<String>,
+    /// Local Italian wall-clock time when the call started; later times are derived
+    /// from it and the `Instant`s the driver passes.
+    pub started_at: NaiveDateTime,
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Stop what plays and play these prompt ids; `token` comes back when they finish.
+    Play { prompts: Vec<String>, token: u64 },
+    /// Stop what plays (a key interrupted it and nothing new is to be said yet).
+    Stop,
+    /// Give the call to the built-in DTMF test line.
+    TestLine,
+    /// End the call.
+    Hangup,
+}
+
+/// Per-node counters, Prometheus-style, so the menu's drop-off is visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stat {
+    Entered,
+    Completed,
+    TimedOut,
+    Invalid,
+    HungUp,
+}
+
+/// One step of the caller's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub node: NodeId,
+    /// Since the start of the call.
+    pub at: Duration,
+    /// Keys pressed while in this node.
+    pub keys: String,
+}
+
+/// What the current node waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wait {
+    /// The prompts with this token; then `after`.
+    Prompt {
+        token: u64,
+        then: AfterPrompt,
+    },
+    /// A key until the deadline (menu or collect).
+    Key {
+        deadline: Instant,
+    },
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AfterPrompt {
+    /// Start the key timeout (menu, collect).
+    WaitKey,
+    /// Continue at this node, or hang up.
+    Goto(Option<NodeId>),
+    /// A menu or collect gave up: go to its exit (or hang up).
+    Exit,
+    /// Confirm the collected value: wait for 1 or 2.
+    WaitConfirm,
+}
+
+pub struct Interp {
+    tree: Arc<Tree>,
+    ctx: CallContext,
+    started: Option<Instant>,
+    lang: String,
+    node: NodeId,
+    wait: Wait,
+    /// Keys typed so far in a menu or collect.
+    buffer: String,
+    failures: u32,
+    timeouts: u32,
+    /// The value a collect node asks to confirm.
+    pending: Option<String>,
+    visited: HashSet<NodeId>,
+    /// Menus entered, for the back key.
+    menu_stack: Vec<NodeId>,
+    vars: HashMap<String, String>,
+    path: Vec<Step>,
+    next_token: u64,
+    actions: VecDeque<Action>,
+    stats: VecDeque<(NodeId, Stat)>,
+}
+
+impl Interp {
+    pub fn new(tree: Arc<Tree>, ctx: CallContext) -> Self {
+        Interp {
+            lang: tree.language.clone(),
+            node: tree.start,
+            tree,
+            ctx,
+            started: None,
+            wait: Wait::Done,
+            buffer: String::new(),
+            failures: 0,
+            timeouts: 0,
+            pending: None,
+            visited: HashSet::new(),
+            menu_stack: Vec::new(),
+            vars: HashMap::new(),
+            path: Vec::new(),
+            next_token: 1,
+            actions: VecDeque::new(),
+            stats: VecDeque::new(),
+        }
+    }
+
+    pub fn tree(&self) -> &Arc<Tree> {
+        &self.tree
+    }
+
+    /// The call is answered: enter the start node.
+    pub fn start(&mut self, now: Instant) {
+        if self.started.is_none() {
+            self.started = Some(now);
+            self.enter(now, self.tree.start);
+        }
+    }
+
+    pub fn handle_digit(&mut self, now: Instant, key: char) {
+        let key = key.to_ascii_uppercase();
+        if let Some(step) = self.path.last_mut() {
+            step.keys.push(key);
+        }
+        // Fix: a menu or collect that gave up (max failures/timeouts) plays its last
+        // prompt and then leaves for `exit`; a key during that prompt used to barge in and
+        // reopen it, getting round the limit. The key is recorded above, nothing more.
+        if matches!(
+            self.wait,
+            Wait::Prompt {
+                then: AfterPrompt::Exit,
+                ..
+            }
+        ) {
+            return;
+        }
+        let tree = self.tree.clone();
+        match tree.node(self.node) {
+            Node::Menu(m) => self.menu_key(now, m, key),
+            Node::Collect(c) => self.collect_key(now, c, key),
+            Node::Play {
+                operator: Some((k, to)),
+                ..
+            } if *k == key && matches!(self.wait, Wait::Prompt { .. }) => {
+                self.stop_if_playing();
+                self.complete();
+                self.enter(now, *to);
+            }
+            Node::Play {
+                next,
+                skippable: true,
+                ..
+            } if matches!(self.wait, Wait::Prompt { .. }) => {
+                self.stop_if_playing();
+                self.complete();
+                self.goto(now, *next);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn handle_prompt_finished(&mut self, now: Instant, token: u64) {
+        let Wait::Prompt { token: t, then } = self.wait.clone() else {
+            return;
+        };
+        if t != token {
+            return; // an interrupted prompt
+        }
+        let tree = self.tree.clone();
+        match then {
+            AfterPrompt::WaitKey | AfterPrompt::WaitConfirm => {
+                let timeout = match tree.node(self.node) {
+                    Node::Menu(m) => m.timeout,
+                    Node::Collect(c) => c.timeout,
+                    _ => Duration::from_secs(5),
+                };
+                self.wait = Wait::Key {
+                    deadline: now + timeout,
+                };
+            }
+            AfterPrompt::Goto(next) => {
+                self.complete();
+                self.goto(now, next);
+            }
+            AfterPrompt::Exit => self.exit(now),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Wait::Key { deadline } = self.wait else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        let tree = self.tree.clone();
+        match tree.node(self.node) {
+            Node::Menu(m) => self.menu_timeout(now, m),
+            Node::Collect(c) => self.collect_timeout(now, c),
+            _ => {}
+        }
+    }
+
+    /// The caller hung up: count it where they were.
+    pub fn handle_hangup(&mut self, _now: Instant) {
+        // Fix: was `wait != Done || !TestLine`, which counted a second report of the same
+        // hang-up again, and counted one after the menu itself had hung up (a goodbye at
+        // `bye` showed as callers dropping off there). Only a live call counts; the test
+        // line (also `Done`) stays uncounted as before.
+        if self.wait != Wait::Done {
+            self.stats.push_back((self.node, Stat::HungUp));
+        }
+        self.wait = Wait::Done;
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_stat(&mut self) -> Option<(NodeId, Stat)> {
+        self.stats.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.wait {
+            Wait::Key { deadline } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    pub fn path(&self) -> &[Step] {
+        &self.path
+    }
+
+    pub fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+
+    pub fn language(&self) -> &str {
+        &self.lang
+    }
+
+    // ---- moving between nodes
+
+    fn goto(&mut self, now: Instant, next: Option<NodeId>) {
+        match next {
+            Some(n) => self.enter(now, n),
+            None => self.finish(Action::Hangup),
+        }
+    }
+
+    fn enter(&mut self, now: Instant, node: NodeId) {
+        // Passive nodes (branch, language) chain without input; the checker refuses loops
+        // among them, and this bound keeps a bug from spinning for ever.
+        let mut node = node;
+        for _ in 0..256 {
+            self.node = node;
+            self.buffer.clear();
+            self.pending = None;
+            self.failures = 0;
+            self.timeouts = 0;
+            self.stats.push_back((node, Stat::Entered));
+            let at = self.started.map_or(Duration::ZERO, |s| now - s);
+            self.path.push(Step {
+                node,
+                at,
+                keys: String::new(),
+            });
+            let tree = self.tree.clone();
+            let first_visit = self.visited.insert(node);
+            match tree.node(node) {
+                Node::Menu(m) => {
+                    if self.menu_stack.last() != Some(&node) {
+                        self.menu_stack.push(node);
+                    }
+                    let greeting = if first_visit {
+                        &m.greeting
+                    } else {
+                        &m.short_greeting
+                    };
+                    let prompts = self.resolve(now, greeting);
+                    self.play(prompts, AfterPrompt::WaitKey);
+                }
+                Node::Play { prompts, next, .. } => {
+                    let prompts = self.resolve(now, prompts);
+                    self.play(prompts, AfterPrompt::Goto(*next));
+                }
+                Node::Collect(c) => {
+                    let prompts = self.resolve(now, &c.prompt);
+                    self.play(prompts, AfterPrompt::WaitKey);
+                }
+                Node::Branch(b) => {
+                    let value = match &b.on {
+                        BranchOn::Schedule { name, open, closed } => {
+                            let open_now = tree
+                                .schedules
+                                .get(name)
+                                .is_some_and(|s| s.is_open(self.wall_clock(now)));
+                            self.complete();
+                            node = if open_now { *open } else { *closed };
+                            continue;
+                        }
+                        BranchOn::Var(v) => self.vars.get(v).cloned(),
+                        BranchOn::Office => Some(self.ctx.dialled.clone()),
+                        BranchOn::Province => self.ctx.province.clone(),
+                        BranchOn::Region => self.ctx.region.clone(),
+                    };
+                    let target = value
+                        .and_then(|v| {
+                            b.cases
+                                .iter()
+                                .find(|(case, _)| case.eq_ignore_ascii_case(&v))
+                        })
+                        .map(|(_, to)| *to)
+                        .or(b.default);
+                    self.complete();
+                    match target {
+                        Some(t) => {
+                            node = t;
+                            continue;
+                        }
+                        None => return self.finish(Action::Hangup),
+                    }
+                }
+                Node::Language { set, next } => {
+                    self.lang = set.clone();
+                    self.complete();
+                    node = *next;
+                    continue;
+                }
+                Node::Handoff {
+                    kind,
+                    target,
+                    fallback,
+                } => {
+                    // No queue, ticket desk or appointment book is wired in yet: say so and
+                    // follow the fallback.
+                    tracing::info!(kind = kind.name(), %target, "service not available yet");
+                    let _: HandoffKind = *kind;
+                    let prompt = format!("{}/{PROMPT_NOT_AVAILABLE}", self.lang);
+                    self.play(vec![prompt], AfterPrompt::Goto(*fallback));
+                }
+                Node::Hangup { prompts } => {
+                    let prompts = self.resolve(now, prompts);
+                    if prompts.is_empty() {
+                        self.complete();
+                        self.finish(Action::Hangup);
+                    } else {
+                        self.play(prompts, AfterPrompt::Goto(None));
+                    }
+                }
+                Node::TestLine => {
+                    self.complete();
+                    self.finish(Action::TestLine);
+                }
+            }
+            return;
+        }
+        tracing::error!("menu chained 256 nodes without input; hanging up");
+        self.finish(Action::Hangup);
+    }
+
+    fn finish(&mut self, action: Action) {
+        self.wait = Wait::Done;
+        self.actions.push_back(action);
+    }
+
+    fn complete(&mut self) {
+        self.stats.push_back((self.node, Stat::Completed));
+    }
+
+    fn play(&mut self, prompts: Vec<String>, then: AfterPrompt) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.actions.push_back(Action::Play { prompts, token });
+        self.wait = Wait::Prompt { token, then };
+    }
+
+    fn stop_if_playing(&mut self) {
+        if matches!(self.wait, Wait::Prompt { .. }) {
+            self.actions.push_back(Action::Stop);
+        }
+    }
+
+    /// The menu or collect gave up: its exit node, or hang up.
+    fn exit(&mut self, now: Instant) {
+        let exit = match self.tree.node(self.node) {
+            Node::Menu(m) => m.exit,
+            Node::Collect(c) => c.exit,
+            _ => None,
+        };
+        self.goto(now, exit);
+    }
+
+    fn wall_clock(&self, now: Instant) -> NaiveDateTime {
+        let elapsed = self.started.map_or(Duration::ZERO, |s| now - s);
+        self.ctx.started_at + chrono::Duration::from_std(elapsed).unwrap_or_default()
+    }
+
+    // ---- menus
+
+    fn menu_key(&mut self, now: Instant, m: &Menu, key: char) {
+        let playing = matches!(self.wait, Wait::Prompt { .. });
+        let waiting = matches!(self.wait, Wait::Key { .. });
+        if !(waiting || playing && m.barge_in) {
+            return; // no barge-in: keys during the greeting are ignored
+        }
+        if self.buffer.is_empty() {
+            if let Some((k, to)) = m.operator
+                && k == key
+            {
+                self.stop_if_playing();
+                self.complete();
+                return self.enter(now, to);
+            }
+            if m.repeat_key == Some(key) {
+                let prompts = self.resolve(now, &m.greeting);
+                return self.play(prompts, AfterPrompt::WaitKey);
+            }
+            if m.back_key == Some(key) {
+                if self.menu_stack.len() >= 2 {
+                    self.menu_stack.pop();
+                    let back = self.menu_stack.pop().unwrap_or(self.tree.start);
+                    self.stop_if_playing();
+                    self.complete();
+                    return self.enter(now, back);
+                }
+                return self.menu_invalid(now, m);
+            }
+        }
+        self.buffer.push(key);
+        let exact = best_match(m, &self.buffer);
+        let longer = m.options.iter().any(|(_, p, _)| p.extends(&self.buffer));
+        match (exact, longer) {
+            (Some(to), false) => {
+                self.stop_if_playing();
+                self.complete();
+                self.enter(now, to);
+            }
+            (_, true) => {
+                self.stop_if_playing();
+                self.wait = Wait::Key {
+                    deadline: now + m.inter_digit,
+                };
+            }
+            (None, false) => self.menu_invalid(now, m),
+        }
+    }
+
+    fn menu_timeout(&mut self, now: Instant, m: &Menu) {
+        if !self.buffer.is_empty() {
+            // Inter-digit timeout: take the shorter option if the keys so far make one.
+            return match best_match(m, &self.buffer) {
+                Some(to) => {
+                    self.complete();
+                    self.enter(now, to)
+                }
+                None => self.menu_invalid(now, m),
+            };
+        }
+        self.stats.push_back((self.node, Stat::TimedOut));
+        self.timeouts += 1;
+        if self.timeouts >= m.max_timeouts {
+            let prompts = self.resolve(now, &m.timeout_prompts);
+            return self.play_then_exit(now, prompts);
+        }
+        let mut prompts = self.resolve(now, &m.timeout_prompts);
+        prompts.extend(self.resolve(now, &m.short_greeting));
+        self.play(prompts, AfterPrompt::WaitKey);
+    }
+
+    fn menu_invalid(&mut self, now: Instant, m: &Menu) {
+        self.stats.push_back((self.node, Stat::Invalid));
+        self.buffer.clear();
+        self.failures += 1;
+        let mut prompts = self.resolve(now, &m.invalid);
+        if self.failures >= m.max_failures {
+            return self.play_then_exit(now, prompts);
+        }
+        prompts.extend(self.resolve(now, &m.short_greeting));
+        self.play(prompts, AfterPrompt::WaitKey);
+    }
+
+    fn play_then_exit(&mut self, now: Instant, prompts: Vec<String>) {
+        if prompts.is_empty() {
+            self.exit(now);
+        } else {
+            self.play(prompts, AfterPrompt::Exit);
+        }
+    }
+
+    // ---- digit collection
+
+    fn collect_key(&mut self, now: Instant, c: &Collect, key: char) {
+        if self.pending.is_some() {
+            return self.confirm_key(now, c, key);
+        }
+        if !matches!(self.wait, Wait::Key { .. } | Wait::Prompt { .. }) {
+            return;
+        }
+        self.stop_if_playing();
+        if Some(key) == c.terminator {
+            return self.collect_done(now, c);
+        }
+        if !key.is_ascii_digit() {
+            return self.collect_invalid(now, c);
+        }
+        self.buffer.push(key);
+        if self.buffer.len() >= c.max {
+            return self.collect_done(now, c);
+        }
+        self.wait = Wait::Key {
+            deadline: now + c.inter_digit,
+        };
+    }
+
+    fn collect_timeout(&mut self, now: Instant, c: &Collect) {
+        if self.pending.is_some() {
+            // No answer to "press 1 to confirm": ask again, within the failure budget.
+            return self.confirm_invalid(now, c);
+        }
+        if self.buffer.is_empty() {
+            self.stats.push_back((self.node, Stat::TimedOut));
+            self.failures += 1;
+            if self.failures >= c.max_failures {
+                return self.exit(now);
+            }
+            let prompts = self.resolve(now, &c.prompt);
+            return self.play(prompts, AfterPrompt::WaitKey);
+        }
+        self.collect_done(now, c);
+    }
+
+    fn collect_done(&mut self, now: Instant, c: &Collect) {
+        if self.buffer.len() < c.min {
+            return self.collect_invalid(now, c);
+        }
+        let value = std::mem::take(&mut self.buffer);
+        if c.confirm {
+            self.pending = Some(value.clone());
+            let mut prompts = vec![self.system(PROMPT_YOU_ENTERED)];
+            prompts.extend(crate::ivr::say_it::digits(&value));
+            prompts.push(self.system(PROMPT_CONFIRM));
+            return self.play(prompts, AfterPrompt::WaitConfirm);
+        }
+        self.vars.insert(c.var.clone(), value);
+        self.complete();
+        self.enter(now, c.next);
+    }
+
+    fn collect_invalid(&mut self, now: Instant, c: &Collect) {
+        self.stats.push_back((self.node, Stat::Invalid));
+        self.buffer.clear();
+        self.failures += 1;
+        let mut prompts = self.resolve(now, &c.invalid);
+        if self.failures >= c.max_failures {
+            return self.play_then_exit(now, prompts);
+        }
+        prompts.extend(self.resolve(now, &c.prompt));
+        self.play(prompts, AfterPrompt::WaitKey);
+    }
+
+    fn confirm_key(&mut self, now: Instant, c: &Collect, key: char) {
+        match key {
+            '1' => {
+                self.stop_if_playing();
+                let value = self.pending.take().unwrap_or_default();
+                self.vars.insert(c.var.clone(), value);
+                self.complete();
+                self.enter(now, c.next);
+            }
+            '2' => {
+                self.stop_if_playing();
+                self.pending = None;
+                let prompts = self.resolve(now, &c.prompt);
+                self.play(prompts, AfterPrompt::WaitKey);
+            }
+            _ => self.confirm_invalid(now, c),
+        }
+    }
+
+    fn confirm_invalid(&mut self, now: Instant, c: &Collect) {
+        self.stats.push_back((self.node, Stat::Invalid));
+        self.failures += 1;
+        if self.failures >= c.max_failures {
+            self.pending = None;
+            let prompts = self.resolve(now, &c.invalid);
+            return self.play_then_exit(now, prompts);
+        }
+        let mut prompts = self.resolve(now, &c.invalid);
+        prompts.push(self.system(PROMPT_CONFIRM));
+        self.play(prompts, AfterPrompt::WaitConfirm);
+    }
+
+    // ---- prompts
+
+    fn system(&self, id: &str) -> String {
+        format!("{}/{id}", self.lang)
+    }
+
+    /// Turns a prompt list into prompt ids: language folder + id, or the fragments of a
+    /// spoken value.
+    fn resolve(&self, now: Instant, items: &[PromptItem]) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in items {
+            match item {
+                PromptItem::Prompt(id) => out.push(format!("{}/{id}", self.lang)),
+                PromptItem::Say(s) => {
+                    let today = self.wall_clock(now).date();
+                    let value = match (&s.var, &s.value) {
+                        (Some(v), _) => values::variable(v, &self.vars, &self.ctx, today),
+                        (None, Some(v)) => Some(v.clone()),
+                        (None, None) => None,
+                    };
+                    if let Some(v) = value {
+                        out.extend(values::speak(s.say, &v));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Exact keys win over patterns; among patterns the first in the file.
+fn best_match(m: &Menu, input: &str) -> Option<NodeId> {
+    m.options
+        .iter()
+        .filter(|(_, p, _)| p.matches(input))
+        .min_by_key(|(_, p, _)| !p.is_exact())
+        .map(|(_, _, to)| *to)
+}

@@ -27,16 +27,24 @@ pub async fn serve(addr: SocketAddr, requests: mpsc::UnboundedSender<MetricsRequ
         };
         let requests = requests.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let n = match tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                stream.read(&mut buf),
-            )
-            .await
-            {
-                Ok(Ok(n)) => n,
-                _ => return,
+            // Read the whole head (a client may send it in pieces): closing with unread
+            // bytes would reset the connection instead of ending it cleanly.
+            let mut buf = Vec::with_capacity(1024);
+            let read_head = async {
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                true
             };
+            match tokio::time::timeout(std::time::Duration::from_secs(5), read_head).await {
+                Ok(true) => {}
+                _ => return,
+            }
+            let n = buf.len();
             let head = String::from_utf8_lossy(&buf[..n]);
             let mut parts = head.split_whitespace();
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));

@@ -627,12 +627,11 @@ impl<'a, 'd> Compiler<'a, 'd> {
     }
 }
 
-/// Successors of a passive node that are passive too.
+/// Successors a passive node reaches without a key that are passive too.
 fn succ(tree: &Tree, n: NodeId, passive: &impl Fn(&Node) -> bool) -> Vec<NodeId> {
     tree.node(n)
-        .edges()
+        .next_without_input()
         .into_iter()
-        .map(|(_, to)| to)
         .filter(|to| passive(tree.node(*to)))
         .collect()
 }

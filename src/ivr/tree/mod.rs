@@ -93,6 +93,25 @@ impl Node {
         }
     }
 
+    /// The nodes this one moves on to by itself, without the caller pressing a key
+    /// (prompt ends, branch decisions, language, fallbacks).
+    pub fn next_without_input(&self) -> Vec<NodeId> {
+        match self {
+            Node::Play { next, .. } => next.iter().copied().collect(),
+            Node::Branch(b) => {
+                let mut out: Vec<NodeId> = b.cases.iter().map(|(_, n)| *n).collect();
+                if let BranchOn::Schedule { open, closed, .. } = &b.on {
+                    out.extend([*open, *closed]);
+                }
+                out.extend(b.default);
+                out
+            }
+            Node::Language { next, .. } => vec![*next],
+            Node::Handoff { fallback, .. } => fallback.iter().copied().collect(),
+            Node::Menu(_) | Node::Collect(_) | Node::Hangup { .. } | Node::TestLine => Vec::new(),
+        }
+    }
+
     /// Every node this one can lead to, with a label for graphs.
     pub fn edges(&self) -> Vec<(String, NodeId)> {
         let mut out = Vec::new();

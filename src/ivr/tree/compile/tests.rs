@@ -165,3 +165,26 @@ fn bad_schedules_are_reported_with_their_line() {
     let e = errors(&yaml);
     assert!(e[0].starts_with("8:"), "{e:?}");
 }
+
+#[test]
+fn the_operator_key_is_input_not_a_loop() {
+    // op -> closed-msg (play) -> op: the way back is the operator key, which needs a key.
+    let yaml = "\
+start: op
+defaults:
+  operator: op
+nodes:
+  op:
+    branch:
+      var: today
+      default: closed-msg
+  closed-msg:
+    play:
+      prompts: [a]
+      next: bye
+  bye:
+    hangup: {}
+";
+    let (_, warnings) = load_str(yaml, "t.yaml", &catalog()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}

@@ -78,6 +78,9 @@ pub struct RtpConfig {
     pub ports: PortRange,
     /// Media worker threads; 0 means one per core.
     pub workers: usize,
+    /// SCHED_FIFO priority of the media threads (1-99) so that pacing survives a busy
+    /// machine; 0 keeps normal scheduling. Without the privilege, nice -10 is tried.
+    pub realtime_priority: u8,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -106,6 +109,7 @@ impl Default for RtpConfig {
                 high: 29999,
             },
             workers: 0,
+            realtime_priority: 10,
         }
     }
 }

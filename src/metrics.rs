@@ -13,6 +13,8 @@ pub struct Metrics {
     pub test_line_calls: u64,
     pub tree_reloads: u64,
     pub tree_reload_failures: u64,
+    /// Media ticks that fell behind the clock (their frames were skipped).
+    pub media_missed_ticks: u64,
     /// (tree name, node id, event) → count.
     menu: BTreeMap<(String, String, &'static str), u64>,
 }
@@ -51,14 +53,51 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
             );
         };
-        counter("centralino_calls_total", "Calls answered or offered to the application.", self.calls_total);
-        counter("centralino_test_line_calls_total", "Calls given to the DTMF test line.", self.test_line_calls);
-        counter("centralino_sip_bad_requests_total", "Malformed requests answered with 400.", sip.bad_requests);
-        counter("centralino_sip_dropped_total", "Malformed messages dropped (no response possible).", sip.dropped);
-        counter("centralino_sip_stray_responses_total", "Responses matching no transaction.", sip.stray_responses);
-        counter("centralino_calls_refused_total", "INVITEs refused with 503 (capacity or shutdown).", sip.refused);
-        counter("centralino_tree_reloads_total", "Menu trees reloaded successfully.", self.tree_reloads);
-        counter("centralino_tree_reload_failures_total", "Menu tree reloads refused (the old tree stays).", self.tree_reload_failures);
+        counter(
+            "centralino_calls_total",
+            "Calls answered or offered to the application.",
+            self.calls_total,
+        );
+        counter(
+            "centralino_test_line_calls_total",
+            "Calls given to the DTMF test line.",
+            self.test_line_calls,
+        );
+        counter(
+            "centralino_sip_bad_requests_total",
+            "Malformed requests answered with 400.",
+            sip.bad_requests,
+        );
+        counter(
+            "centralino_sip_dropped_total",
+            "Malformed messages dropped (no response possible).",
+            sip.dropped,
+        );
+        counter(
+            "centralino_sip_stray_responses_total",
+            "Responses matching no transaction.",
+            sip.stray_responses,
+        );
+        counter(
+            "centralino_calls_refused_total",
+            "INVITEs refused with 503 (capacity or shutdown).",
+            sip.refused,
+        );
+        counter(
+            "centralino_tree_reloads_total",
+            "Menu trees reloaded successfully.",
+            self.tree_reloads,
+        );
+        counter(
+            "centralino_tree_reload_failures_total",
+            "Menu tree reloads refused (the old tree stays).",
+            self.tree_reload_failures,
+        );
+        counter(
+            "centralino_media_missed_ticks_total",
+            "20 ms media ticks that fell behind (their frames skipped).",
+            self.media_missed_ticks,
+        );
         let _ = write!(
             out,
             "# HELP centralino_active_calls Calls in progress.\n# TYPE centralino_active_calls gauge\ncentralino_active_calls {active_calls}\n"

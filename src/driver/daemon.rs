@@ -18,6 +18,7 @@ use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{Signal, SignalKind};
@@ -31,6 +32,18 @@ pub struct Inputs {
     pub tcp: UnboundedReceiver<TcpEvent>,
     pub media: UnboundedReceiver<MediaEvent>,
     pub metrics: UnboundedReceiver<MetricsRequest>,
+}
+
+/// What the SIP task is built from.
+pub struct Parts {
+    pub endpoint: Endpoint,
+    pub prompts: Arc<PromptLibrary>,
+    pub workers: Vec<WorkerHandle>,
+    pub ports: PortPool,
+    pub udp: Arc<UdpSocket>,
+    pub trees: Trees,
+    pub test_line_numbers: Vec<String>,
+    pub missed_ticks: Arc<AtomicU64>,
 }
 
 /// Per-call state the driver keeps beside the endpoint's.
@@ -56,30 +69,24 @@ pub struct Daemon {
     trees: Trees,
     test_line_numbers: Vec<String>,
     metrics: Metrics,
+    missed_ticks: Arc<AtomicU64>,
 }
 
 impl Daemon {
-    pub fn new(
-        endpoint: Endpoint,
-        prompts: Arc<PromptLibrary>,
-        workers: Vec<WorkerHandle>,
-        ports: PortPool,
-        udp: Arc<UdpSocket>,
-        trees: Trees,
-        test_line_numbers: Vec<String>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         Daemon {
-            endpoint,
-            prompts,
-            workers,
-            ports,
+            endpoint: parts.endpoint,
+            prompts: parts.prompts,
+            workers: parts.workers,
+            ports: parts.ports,
             calls: HashMap::new(),
             wakes: BinaryHeap::new(),
-            udp,
+            udp: parts.udp,
             tcp_conns: HashMap::new(),
-            trees,
-            test_line_numbers,
+            trees: parts.trees,
+            test_line_numbers: parts.test_line_numbers,
             metrics: Metrics::default(),
+            missed_ticks: parts.missed_ticks,
         }
     }
 
@@ -119,6 +126,7 @@ impl Daemon {
                 Some(ev) = inputs.tcp.recv() => self.tcp_event(ev),
                 Some(ev) = inputs.media.recv() => self.media_event(ev),
                 Some(reply) = inputs.metrics.recv() => {
+                    self.metrics.media_missed_ticks = self.missed_ticks.load(Ordering::Relaxed);
                     let _ = reply.send(self.metrics.render(&self.endpoint.stats, self.endpoint.active_calls()));
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {}
@@ -219,7 +227,9 @@ impl Daemon {
                     self.run_logic(now, call);
                 }
             }
-            None => tracing::debug!(call = call.0, digit = %digit, source = ?source, "dtmf duplicate"),
+            None => {
+                tracing::debug!(call = call.0, digit = %digit, source = ?source, "dtmf duplicate")
+            }
         }
     }
 

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -75,15 +76,61 @@ impl WorkerHandle {
     }
 }
 
+/// How workers are started.
+#[derive(Debug, Clone)]
+pub struct WorkerSetup {
+    pub index: usize,
+    pub of: usize,
+    /// SCHED_FIFO priority for this thread (1-99); 0 leaves normal scheduling.
+    pub realtime_priority: u8,
+    /// Ticks that came too late to send on time, over all workers (a metric).
+    pub missed_ticks: Arc<AtomicU64>,
+}
+
 /// Starts a worker thread.
-pub fn spawn(index: usize, events: UnboundedSender<MediaEvent>) -> std::io::Result<WorkerHandle> {
+pub fn spawn(
+    setup: WorkerSetup,
+    events: UnboundedSender<MediaEvent>,
+) -> std::io::Result<WorkerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
-        .name(format!("media-{index}"))
-        .spawn(move || Worker::new(poll, rx, events).run())?;
+        .name(format!("media-{}", setup.index))
+        .spawn(move || {
+            raise_priority(setup.realtime_priority);
+            // Workers tick at staggered phases so they don't contend for the same core
+            // at the same instant.
+            let phase = TICK * setup.index as u32 / setup.of.max(1) as u32;
+            Worker::new(poll, rx, events, setup.missed_ticks).run(phase)
+        })?;
     Ok(WorkerHandle { tx, waker })
+}
+
+/// Media threads pace audio; preemption in the middle of a tick's send loop is what
+/// delays packets, so they ask for real-time scheduling (only these threads: the SIP
+/// task stays normal so call set-up can't starve). Without the privilege, a higher
+/// nice priority is the fallback.
+fn raise_priority(priority: u8) {
+    if priority == 0 {
+        return;
+    }
+    // SAFETY: plain libc calls on the current thread with values we own.
+    unsafe {
+        let param = libc::sched_param {
+            sched_priority: i32::from(priority.min(99)),
+        };
+        if libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 {
+            tracing::debug!(priority, "media thread at real-time priority");
+            return;
+        }
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, -10) == 0 {
+            tracing::info!("media thread at nice -10 (real-time scheduling not permitted)");
+        } else {
+            tracing::warn!("media thread at normal priority: pacing may suffer under load");
+        }
+    }
 }
 
 struct Session {
@@ -110,6 +157,7 @@ struct Worker {
     by_call: HashMap<CallId, usize>,
     packet: [u8; 1500],
     pcm: [i16; FRAME_SAMPLES],
+    missed_ticks: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -117,8 +165,10 @@ impl Worker {
         poll: Poll,
         commands: crossbeam_channel::Receiver<Command>,
         events: UnboundedSender<MediaEvent>,
+        missed_ticks: Arc<AtomicU64>,
     ) -> Self {
         Worker {
+            missed_ticks,
             poll,
             commands,
             events,
@@ -130,8 +180,8 @@ impl Worker {
         }
     }
 
-    fn run(mut self) {
-        let ticker = match Ticker::new(TICK) {
+    fn run(mut self, phase: Duration) {
+        let ticker = match Ticker::new(TICK, phase) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(%e, "cannot create the media tick timer");
@@ -167,10 +217,11 @@ impl Worker {
                     token => self.receive(token.0),
                 }
             }
-            // Ticks missed after a stall are not caught up with a burst: one frame per
-            // session now, and the pacing continues from the kernel's schedule.
-            if tick && ticker.expirations() > 0 {
-                self.tick();
+            if tick {
+                let due = ticker.expirations();
+                if due > 0 {
+                    self.tick(due);
+                }
             }
         }
     }
@@ -298,16 +349,26 @@ impl Worker {
         }
     }
 
-    /// One 20 ms step for every session: at most one packet each.
-    fn tick(&mut self) {
+    /// One 20 ms step for every session: at most one packet each. After a stall of
+    /// `due` ticks the frames of the missed ticks are skipped, not sent in a burst nor
+    /// late: the audio stays on the clock (timestamps advance) and the loss shows as a
+    /// gap, which a jitter buffer handles better than slowed-down speech.
+    fn tick(&mut self, due: u64) {
+        if due > 1 {
+            self.missed_ticks.fetch_add(due - 1, Ordering::Relaxed);
+        }
         let mut out = [0u8; 12 + FRAME_SAMPLES];
         for s in self.sessions.iter_mut().flatten() {
             let Some(media) = s.media else { continue };
             let codec: Codec = media.codec;
+            for _ in 1..due {
+                let _ = s.player.next_frame(codec);
+                s.sender.skip_silence();
+            }
             let frame = s.player.next_frame(codec);
             match (frame, s.remote) {
                 (Some((frame, marker)), Some(to)) if media.direction.sends() => {
-                    let len = s.sender.next_audio(frame, marker, &mut out);
+                    let len = s.sender.next_audio(frame, marker || due > 1, &mut out);
                     // A full socket buffer drops this frame; the next tick carries on.
                     let _ = s.socket.send_to(&out[..len], to);
                 }
@@ -315,7 +376,7 @@ impl Worker {
                 // timestamp with the sampling clock (RFC 3550 §5.1).
                 _ => s.sender.skip_silence(),
             }
-            if let Some(token) = s.player.poll_finished() {
+            while let Some(token) = s.player.poll_finished() {
                 let _ = self.events.send(MediaEvent::PromptFinished {
                     call: s.call,
                     token,
@@ -333,7 +394,8 @@ struct Ticker {
 }
 
 impl Ticker {
-    fn new(period: Duration) -> std::io::Result<Ticker> {
+    /// Ticks every `period`, the first after `period + phase`.
+    fn new(period: Duration, phase: Duration) -> std::io::Result<Ticker> {
         // SAFETY: plain syscalls; the descriptor is owned by the Ticker and closed on drop.
         unsafe {
             let fd = libc::timerfd_create(
@@ -343,13 +405,13 @@ impl Ticker {
             if fd < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let ts = libc::timespec {
-                tv_sec: period.as_secs() as libc::time_t,
-                tv_nsec: period.subsec_nanos() as libc::c_long,
+            let timespec = |d: Duration| libc::timespec {
+                tv_sec: d.as_secs() as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
             };
             let spec = libc::itimerspec {
-                it_interval: ts,
-                it_value: ts,
+                it_interval: timespec(period),
+                it_value: timespec(period + phase),
             };
             if libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) < 0 {
                 let e = std::io::Error::last_os_error();

@@ -73,8 +73,17 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let missed_ticks = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let workers = (0..n_workers)
-        .map(|i| media::spawn(i, media_tx.clone()))
+        .map(|index| {
+            let setup = media::WorkerSetup {
+                index,
+                of: n_workers,
+                realtime_priority: cfg.rtp.realtime_priority,
+                missed_ticks: missed_ticks.clone(),
+            };
+            media::spawn(setup, media_tx.clone())
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(StartError::Workers)?;
     let (tcp_tx, tcp_rx) = unbounded_channel();
@@ -101,15 +110,16 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         workers = n_workers,
         "centralino listening on UDP and TCP"
     );
-    let mut daemon = Daemon::new(
+    let mut daemon = Daemon::new(daemon::Parts {
         endpoint,
         prompts,
         workers,
-        PortPool::new(media_ip, cfg.rtp.ports),
-        Arc::new(udp),
+        ports: PortPool::new(media_ip, cfg.rtp.ports),
+        udp: Arc::new(udp),
         trees,
-        cfg.ivr.test_line.clone(),
-    );
+        test_line_numbers: cfg.ivr.test_line.clone(),
+        missed_ticks,
+    });
     daemon
         .serve(
             daemon::Inputs {

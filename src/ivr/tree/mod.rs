@@ -129,7 +129,11 @@ impl Node {
             }
             Node::Play { next, operator, .. } => {
                 out.extend(next.map(|n| (String::new(), n)));
-                out.extend(operator.as_ref().map(|(k, n)| (format!("{k} operatore"), *n)));
+                out.extend(
+                    operator
+                        .as_ref()
+                        .map(|(k, n)| (format!("{k} operatore"), *n)),
+                );
             }
             Node::Collect(c) => {
                 out.push((c.var.clone(), c.next));

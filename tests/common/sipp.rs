@@ -61,6 +61,12 @@ impl Sipp {
         self
     }
 
+    /// The number dialled (Request-URI user); default `test`, the DTMF test line.
+    pub fn service(mut self, number: &str) -> Sipp {
+        self.service = number.to_string();
+        self
+    }
+
     /// `-set name value` (the scenario must declare `<Global variables="name"/>`).
     pub fn set(mut self, name: &str, value: impl ToString) -> Sipp {
         self.vars.push((name.to_string(), value.to_string()));

@@ -310,11 +310,14 @@ impl<'a, 'd> Compiler<'a, 'd> {
                     Some(r) => Some(self.node_ref(r)?),
                     None => default_exit,
                 };
+                // An empty string turns an inherited key off in this menu.
                 let repeat_key = match m.repeat_key.as_ref().or(defaults.repeat_key.as_ref()) {
+                    Some(k) if k.is_empty() => None,
                     Some(k) => Some(self.key(here, "repeat_key", k)?),
                     None => Some('*'),
                 };
                 let back_key = match m.back_key.as_ref().or(defaults.back_key.as_ref()) {
+                    Some(k) if k.is_empty() => None,
                     Some(k) => Some(self.key(here, "back_key", k)?),
                     None => None,
                 };

@@ -151,7 +151,9 @@ pub struct Menu {
     pub timeout: Option<Prompts>,
     #[schemars(with = "Option<String>")]
     pub exit: Option<NodeRef>,
+    /// `""` turns the inherited repeat key off here.
     pub repeat_key: Option<String>,
+    /// `""` turns the inherited back key off here (e.g. in the first menu).
     pub back_key: Option<String>,
 }
 

@@ -312,6 +312,8 @@ impl Daemon {
                     self.workers[ctx.worker].send(Command::Media { call, media });
                 }
             }
+            // Outgoing calls (to operators) come with the queue; nothing places them yet.
+            Event::Progress { .. } | Event::Answered { .. } => {}
             Event::Digit { call, digit } => {
                 if let Some(d) = Digit::from_char(digit) {
                     self.digit(now, call, d, Source::SipInfo);

@@ -8,6 +8,7 @@ use crate::media::g711;
 use crate::media::goertzel::InbandDetector;
 use crate::media::player::Player;
 use crate::media::prompts::Prompt;
+use crate::media::relay::RelayDirection;
 use crate::media::rtp::{RtpHeader, RtpSender};
 use crate::sdp::MediaParams;
 use crate::sip::endpoint::CallId;
@@ -44,6 +45,10 @@ pub enum Command {
     },
     /// Stop what plays (barge-in with nothing new to say yet).
     Stop { call: CallId },
+    /// Relay media between two calls of this worker (caller and operator legs).
+    Bridge { a: CallId, b: CallId },
+    /// End a bridge (either leg): both go back to playing prompts.
+    Unbridge { call: CallId },
     /// The call ended: drop the session and its socket now.
     Close { call: CallId },
 }
@@ -145,6 +150,9 @@ struct Session {
     player: Player,
     rfc4733: Rfc4733Receiver,
     inband: InbandDetector,
+    /// The bridged leg, and how packets from this leg are rewritten for it.
+    peer: Option<CallId>,
+    relay: RelayDirection,
 }
 
 struct Worker {
@@ -261,6 +269,8 @@ impl Worker {
                     player: Player::new(),
                     rfc4733: Rfc4733Receiver::new(),
                     inband: InbandDetector::new(),
+                    peer: None,
+                    relay: RelayDirection::default(),
                 };
                 if slot == self.sessions.len() {
                     self.sessions.push(Some(session));
@@ -293,7 +303,20 @@ impl Worker {
                     s.player.stop();
                 }
             }
+            Command::Bridge { a, b } => {
+                if self.by_call.contains_key(&a) && self.by_call.contains_key(&b) {
+                    for (me, other) in [(a, b), (b, a)] {
+                        if let Some(s) = self.session(me) {
+                            s.player.stop();
+                            s.peer = Some(other);
+                            s.relay = RelayDirection::default();
+                        }
+                    }
+                }
+            }
+            Command::Unbridge { call } => self.unbridge(call),
             Command::Close { call } => {
+                self.unbridge(call);
                 if let Some(slot) = self.by_call.remove(&call)
                     && let Some(mut s) = self.sessions[slot].take()
                 {
@@ -310,16 +333,23 @@ impl Worker {
         self.sessions[slot].as_mut()
     }
 
+    fn unbridge(&mut self, call: CallId) {
+        if let Some(peer) = self.session(call).and_then(|s| s.peer.take())
+            && let Some(p) = self.session(peer)
+        {
+            p.peer = None;
+        }
+    }
+
     /// Reads every datagram waiting on one session's socket.
     fn receive(&mut self, slot: usize) {
-        let Some(Some(s)) = self.sessions.get_mut(slot) else {
-            return;
-        };
         loop {
+            let Some(Some(s)) = self.sessions.get_mut(slot) else {
+                return;
+            };
             let (len, from) = match s.socket.recv_from(&mut self.packet) {
                 Ok(r) => r,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => return,
+                Err(_) => return, // WouldBlock: drained; other errors: nothing to read
             };
             let Ok((hdr, payload)) = RtpHeader::parse(&self.packet[..len]) else {
                 continue; // RTCP or junk on our port
@@ -346,6 +376,35 @@ impl Worker {
                     source,
                 });
             }
+            if let Some(peer) = s.peer {
+                self.forward(slot, peer, &hdr, len);
+            }
+        }
+    }
+
+    /// Sends one received packet (still in `self.packet`) out of the bridged leg.
+    fn forward(&mut self, slot: usize, peer: CallId, hdr: &RtpHeader, len: usize) {
+        let Some(&peer_slot) = self.by_call.get(&peer) else {
+            return;
+        };
+        let Some((s, p)) = pair_mut(&mut self.sessions, slot, peer_slot) else {
+            return;
+        };
+        let (Some(from), Some(to), Some(dest)) = (s.media, p.media, p.remote) else {
+            return;
+        };
+        if !to.direction.sends() {
+            return; // the other leg is on hold
+        }
+        let Ok((_, payload)) = RtpHeader::parse(&self.packet[..len]) else {
+            return;
+        };
+        let mut out = [0u8; 1500];
+        if let Some(n) = s
+            .relay
+            .rewrite(hdr, payload, &from, &to, &mut p.sender, &mut out)
+        {
+            let _ = p.socket.send_to(&out[..n], dest);
         }
     }
 
@@ -360,6 +419,9 @@ impl Worker {
         let mut out = [0u8; 12 + FRAME_SAMPLES];
         for s in self.sessions.iter_mut().flatten() {
             let Some(media) = s.media else { continue };
+            if s.peer.is_some() && !s.player.is_playing() {
+                continue; // bridged: the other leg's packets drive this one
+            }
             let codec: Codec = media.codec;
             for _ in 1..due {
                 let _ = s.player.next_frame(codec);
@@ -384,6 +446,21 @@ impl Worker {
             }
         }
     }
+}
+
+/// Two distinct sessions of the slab, both mutable.
+fn pair_mut<T>(v: &mut [Option<T>], i: usize, j: usize) -> Option<(&mut T, &mut T)> {
+    if i == j || i >= v.len() || j >= v.len() {
+        return None;
+    }
+    let (a, b) = if i < j {
+        let (lo, hi) = v.split_at_mut(j);
+        (&mut lo[i], &mut hi[0])
+    } else {
+        let (lo, hi) = v.split_at_mut(i);
+        (&mut hi[0], &mut lo[j])
+    };
+    Some((a.as_mut()?, b.as_mut()?))
 }
 
 /// A periodic kernel timer (timerfd, CLOCK_MONOTONIC): its expirations are scheduled by

@@ -9,4 +9,5 @@ pub mod g711;
 pub mod goertzel;
 pub mod player;
 pub mod prompts;
+pub mod relay;
 pub mod rtp;

@@ -54,6 +54,60 @@ impl Dialog {
         }
     }
 
+    /// The dialog of an INVITE we send (§12.1.2), before its 2xx: `local_party` is our
+    /// From (with our tag), `remote_party` the To we address; CSeq 1 is the INVITE's.
+    pub fn for_uac(call_id: &str, local_tag: &str, from: &str, to: &str, target: &str) -> Dialog {
+        Dialog {
+            call_id: call_id.to_owned(),
+            local_tag: local_tag.to_owned(),
+            remote_tag: None,
+            remote_party: to.to_owned(),
+            local_party: from.to_owned(),
+            remote_target: target.to_owned(),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            remote_cseq: 0,
+        }
+    }
+
+    /// Completes a UAC dialog from the 2xx (§12.1.2): the remote tag and To, the
+    /// Contact as remote target, and the Record-Route in reverse order as route set.
+    pub fn confirm_uac(&mut self, response: &SipMessage) {
+        if let Some(to) = response.first(&Name::TO) {
+            self.remote_party = to.to_string();
+            self.remote_tag = tag_of(to.as_str());
+        }
+        if let Some(c) = response.first(&Name::CONTACT) {
+            self.remote_target = uri_of(c.as_str()).to_owned();
+        }
+        let mut routes: Vec<String> = response
+            .values(&Name::RECORD_ROUTE)
+            .flat_map(|v| split_top_level_commas(v.as_str()))
+            .collect();
+        routes.reverse();
+        self.route_set = routes;
+    }
+
+    /// The ACK of a 2xx (§13.2.2.4): its own branch, the INVITE's CSeq number.
+    pub fn ack(&self, via: ViaSpec<'_>, branch: &str, invite_cseq: u32) -> Bytes {
+        let mut t = String::with_capacity(400);
+        let _ = write!(t, "ACK {} SIP/2.0\r\n", self.remote_target);
+        let _ = write!(
+            t,
+            "Via: SIP/2.0/{} {};branch={branch};rport\r\n",
+            via.transport, via.sent_by
+        );
+        let _ = write!(t, "Max-Forwards: 70\r\n");
+        for route in &self.route_set {
+            let _ = write!(t, "Route: {route}\r\n");
+        }
+        let _ = write!(t, "From: {}\r\n", self.local_party);
+        let _ = write!(t, "To: {}\r\n", self.remote_party);
+        let _ = write!(t, "Call-ID: {}\r\n", self.call_id);
+        let _ = write!(t, "CSeq: {invite_cseq} ACK\r\nContent-Length: 0\r\n\r\n");
+        Bytes::from(t)
+    }
+
     /// Updates the remote target from a target-refresh request (re-INVITE, UPDATE §12.2.2).
     pub fn refresh_target(&mut self, req: &SipMessage) {
         if let Some(c) = req.first(&Name::CONTACT) {

@@ -5,6 +5,9 @@
 mod requests;
 #[cfg(test)]
 mod tests;
+mod uac;
+
+pub use uac::OutgoingCall;
 
 use super::dialog::{Dialog, ViaSpec};
 use super::msg::{MsgError, ResponseBuilder, SipMessage, raw_bad_request};
@@ -74,10 +77,13 @@ pub enum EndReason {
     LocalBye,
     /// The caller cancelled before the answer.
     Cancelled,
-    /// The 2xx was never acknowledged, or the session timer expired.
+    /// The 2xx was never acknowledged, the session timer expired, or (outgoing) no
+    /// final response came.
     Timeout,
     /// We refused the call after offering it to the application.
     Rejected,
+    /// An outgoing call got this final status (486 busy, 480, 603…).
+    Failed(u16),
 }
 
 /// What the application (the driver) must learn about.
@@ -95,6 +101,10 @@ pub enum Event {
     Established { call: CallId, media: MediaParams },
     /// A re-INVITE or UPDATE changed the session (hold, unhold, new address).
     MediaChanged { call: CallId, media: MediaParams },
+    /// An outgoing call is ringing (180) or in progress (183).
+    Progress { call: CallId, status: u16 },
+    /// An outgoing call was answered; its ACK is sent. Media may flow.
+    Answered { call: CallId, media: MediaParams },
     /// A key pressed, reported by SIP INFO.
     Digit { call: CallId, digit: char },
     /// The call is over; the driver releases its media at once.
@@ -157,6 +167,8 @@ struct ClientTxEntry {
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
+    /// Outgoing: our INVITE waits for its final response.
+    Dialing,
     /// Offered to the application, waiting for `accept_call`.
     Offered,
     /// 180 sent; the 200 goes out when the answer timer fires.
@@ -189,6 +201,8 @@ struct Call {
     established: bool,
     /// Hung up while the initial 2xx awaited its ACK: BYE as soon as it comes.
     bye_after_ack: bool,
+    /// Outgoing calls only.
+    uac: Option<uac::UacLeg>,
 }
 
 /// What a heap entry wakes up.
@@ -196,6 +210,7 @@ struct Call {
 enum Wake {
     Server(String),
     Client(String),
+    ClientInvite(String),
     Call(CallId),
 }
 
@@ -207,6 +222,9 @@ pub struct Endpoint {
     dialogs: HashMap<(String, String), CallId>,
     server_txs: HashMap<String, ServerTxEntry>,
     client_txs: HashMap<String, ClientTxEntry>,
+    client_invites: HashMap<String, uac::ClientInviteEntry>,
+    /// The response being handed through a client INVITE transaction.
+    pending_response: Option<SipMessage>,
     /// Deadlines with lazy deletion: a stale entry only causes a harmless early wake-up.
     wakes: BinaryHeap<Reverse<(Instant, Wake)>>,
     transmits: VecDeque<Transmit>,
@@ -226,6 +244,8 @@ impl Endpoint {
             dialogs: HashMap::new(),
             server_txs: HashMap::new(),
             client_txs: HashMap::new(),
+            client_invites: HashMap::new(),
+            pending_response: None,
             wakes: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -333,6 +353,7 @@ impl Endpoint {
             return;
         };
         match c.state {
+            CallState::Dialing => self.cancel_outgoing(now, call),
             CallState::Offered | CallState::Ringing => {
                 self.respond_invite(now, call, 480, "Temporarily Unavailable", |r| r);
                 self.end_call(call, EndReason::LocalBye);
@@ -381,6 +402,12 @@ impl Endpoint {
                         self.drain_client(now, &key);
                     }
                 }
+                Wake::ClientInvite(key) => {
+                    if let Some(e) = self.client_invites.get_mut(&key) {
+                        e.tx.handle_timeout(now);
+                        self.drain_client_invite(now, &key);
+                    }
+                }
                 Wake::Call(call) => self.call_timer(now, call),
             }
         }
@@ -419,9 +446,24 @@ impl Endpoint {
             .ok()
             .and_then(|v| v.into_iter().next())
             .and_then(|v| v.params.get_val("branch").map(|b| b.to_string()));
+        let method = msg
+            .typed::<ezk_sip_types::header::typed::CSeq>(&ezk_sip_types::Name::CSEQ, "CSeq")
+            .map(|c| c.method);
+        let (Some(branch), Ok(method)) = (branch, method) else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        if method == ezk_sip_types::Method::INVITE {
+            return self.handle_invite_response(now, &branch, msg);
+        }
+        let key = if method == ezk_sip_types::Method::CANCEL {
+            format!("{branch}|CANCEL")
+        } else {
+            branch
+        };
         let status = msg.status().unwrap_or(0);
-        match branch.and_then(|b| self.client_txs.get_mut(&b).map(|e| (b, e))) {
-            Some((key, e)) => {
+        match self.client_txs.get_mut(&key) {
+            Some(e) => {
                 let _ = e.tx.handle_response(now, status, Bytes::new());
                 self.drain_client(now, &key);
             }
@@ -567,7 +609,7 @@ impl Endpoint {
         }
     }
 
-    fn contact_for_flow(&self, flow: Flow) -> String {
+    pub(super) fn contact_for_flow(&self, flow: Flow) -> String {
         let transport = match flow {
             Flow::Udp(_) => "",
             Flow::Tcp(..) => ";transport=tcp",

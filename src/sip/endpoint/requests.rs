@@ -222,6 +222,7 @@ impl Endpoint {
                 answer_at: None,
                 established: false,
                 bye_after_ack: false,
+                uac: None,
             },
         );
         self.events.push_back(Event::IncomingCall { call, dialled });

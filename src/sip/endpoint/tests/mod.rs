@@ -348,3 +348,4 @@ mod calls;
 mod dialog;
 mod limits;
 mod timers;
+mod uac;

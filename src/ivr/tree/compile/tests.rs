@@ -193,7 +193,10 @@ nodes:
 fn an_empty_key_turns_an_inherited_key_off() {
     let yaml = GOOD
         .replace("  operator: op\n", "  operator: op\n  back_key: \"#\"\n")
-        .replace("      short_greeting: [b]\n", "      short_greeting: [b]\n      back_key: \"\"\n      repeat_key: \"\"\n");
+        .replace(
+            "      short_greeting: [b]\n",
+            "      short_greeting: [b]\n      back_key: \"\"\n      repeat_key: \"\"\n",
+        );
     let (tree, _) = load_str(&yaml, "t.yaml", &catalog()).unwrap();
     let Node::Menu(m) = tree.node(tree.start) else {
         panic!("menu")

@@ -14,6 +14,36 @@ pub struct Config {
     pub prompts: PromptsConfig,
     pub ivr: IvrConfig,
     pub admin: AdminConfig,
+    pub operators: OperatorsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperatorsConfig {
+    /// The operators file (ids, queues, digest HA1 hashes). Without it REGISTER gets 405.
+    pub file: Option<PathBuf>,
+    /// Digest algorithms offered in challenges, preferred first (RFC 8760). MD5 alone by
+    /// default: Debian 12's baresip gives up on a 401 that also offers SHA-256.
+    pub algorithms: Vec<crate::sip::auth::Algorithm>,
+    /// How long a nonce is good for, s; older ones get `stale=true`.
+    pub nonce_ttl_s: u64,
+    /// Registration intervals, s: below min → 423; above max → shortened.
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+}
+
+impl Default for OperatorsConfig {
+    fn default() -> Self {
+        OperatorsConfig {
+            file: None,
+            algorithms: vec![crate::sip::auth::Algorithm::Md5],
+            nonce_ttl_s: 300,
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

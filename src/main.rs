@@ -105,6 +105,15 @@ enum Command {
     },
     /// Print the JSON Schema of the tree YAML (for editors).
     Schema,
+    /// Read an operator's password from standard input and print their entry for the
+    /// operators file, with digest HA1 hashes only (the password is never stored).
+    Passwd {
+        /// The operator id (SIP user name).
+        user: String,
+        /// The digest realm of the operators file.
+        #[arg(long, default_value = "centralino")]
+        realm: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -212,6 +221,17 @@ fn main() -> ExitCode {
             print(say::run(value))
         }
         Command::Schema => print(Outcome::ok(tools::schema())),
+        Command::Passwd { user, realm } => {
+            let mut password = String::new();
+            if std::io::stdin().read_line(&mut password).is_err() || password.trim().is_empty() {
+                eprintln!("centralino passwd: give the password on standard input");
+                return ExitCode::from(2);
+            }
+            let password = password.trim_end_matches(['\r', '\n']);
+            print(Outcome::ok(centralino::operators::passwd_entry(
+                &user, &realm, password,
+            )))
+        }
     }
 }
 

@@ -190,6 +190,7 @@ impl Daemon {
             }
             TcpEvent::Closed { conn } => {
                 self.tcp_conns.remove(&conn);
+                self.endpoint.connection_closed(conn);
             }
         }
     }
@@ -312,8 +313,12 @@ impl Daemon {
                     self.workers[ctx.worker].send(Command::Media { call, media });
                 }
             }
-            // Outgoing calls (to operators) come with the queue; nothing places them yet.
-            Event::Progress { .. } | Event::Answered { .. } => {}
+            // Outgoing calls (to operators) and operator presence feed the queue, which is
+            // not wired in yet: the registrar already logs registrations.
+            Event::Progress { .. }
+            | Event::Answered { .. }
+            | Event::OperatorRegistered { .. }
+            | Event::OperatorUnregistered { .. } => {}
             Event::Digit { call, digit } => {
                 if let Some(d) = Digit::from_char(digit) {
                     self.digit(now, call, d, Source::SipInfo);

@@ -32,6 +32,8 @@ pub enum StartError {
     MissingPrompt(String),
     #[error("menu tree refused:\n{0}")]
     Tree(String),
+    #[error("operators: {0}")]
+    Operators(#[from] crate::operators::OperatorsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -93,7 +95,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         tokio::spawn(admin::serve(addr, metrics_tx));
     }
 
-    let endpoint = Endpoint::new(
+    let mut endpoint = Endpoint::new(
         EndpointConfig {
             local: SocketAddr::new(media_ip, local.port()),
             media_ip,
@@ -103,6 +105,25 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         },
         rand::random(),
     );
+    if let Some(path) = &cfg.operators.file {
+        let operators = crate::operators::Operators::load(path)?;
+        let o = &cfg.operators;
+        tracing::info!(operators = operators.len(), realm = %operators.realm, "registrar enabled");
+        endpoint.enable_registrar(crate::sip::endpoint::RegistrarSetup {
+            digest: crate::sip::auth::DigestServer::new(
+                operators.realm.clone(),
+                rand::random(),
+                Duration::from_secs(o.nonce_ttl_s),
+            )
+            .with_algorithms(&o.algorithms),
+            registrar: crate::sip::registrar::Registrar::new(
+                o.min_expires,
+                o.max_expires,
+                o.default_expires,
+            ),
+            operators: Arc::new(operators),
+        });
+    }
     tracing::info!(
         sip = %local,
         rtp = %format!("{}-{}", cfg.rtp.ports.low, cfg.rtp.ports.high),

@@ -2,11 +2,13 @@
 //! datagrams and stream messages into calls. Pure: the driver feeds messages and time,
 //! then drains `poll_transmit` / `poll_event` until `poll_timeout`.
 
+mod register;
 mod requests;
 #[cfg(test)]
 mod tests;
 mod uac;
 
+pub use register::RegistrarSetup;
 pub use uac::OutgoingCall;
 
 use super::dialog::{Dialog, ViaSpec};
@@ -105,6 +107,10 @@ pub enum Event {
     Progress { call: CallId, status: u16 },
     /// An outgoing call was answered; its ACK is sent. Media may flow.
     Answered { call: CallId, media: MediaParams },
+    /// An operator's first phone registered.
+    OperatorRegistered { user: String },
+    /// An operator's last phone un-registered or expired.
+    OperatorUnregistered { user: String },
     /// A key pressed, reported by SIP INFO.
     Digit { call: CallId, digit: char },
     /// The call is over; the driver releases its media at once.
@@ -138,6 +144,8 @@ pub struct Stats {
 
 /// Methods we implement, for `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+/// The same with the registrar enabled.
+pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER";
 /// Bodies we understand, for `Accept`.
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Extensions we support, for `Supported`; anything else in `Require` gets 420.
@@ -212,6 +220,8 @@ enum Wake {
     Client(String),
     ClientInvite(String),
     Call(CallId),
+    DelayedReply(String),
+    Registrar,
 }
 
 /// The SIP UAS. One per daemon; owns every transaction and dialog.
@@ -225,6 +235,10 @@ pub struct Endpoint {
     client_invites: HashMap<String, uac::ClientInviteEntry>,
     /// The response being handed through a client INVITE transaction.
     pending_response: Option<SipMessage>,
+    /// REGISTER handling, when operators are configured.
+    registrar: Option<register::RegistrarPart>,
+    /// The connection each TCP peer last spoke on (to call registered TCP phones back).
+    tcp_peers: HashMap<SocketAddr, ConnId>,
     /// Deadlines with lazy deletion: a stale entry only causes a harmless early wake-up.
     wakes: BinaryHeap<Reverse<(Instant, Wake)>>,
     transmits: VecDeque<Transmit>,
@@ -246,6 +260,8 @@ impl Endpoint {
             client_txs: HashMap::new(),
             client_invites: HashMap::new(),
             pending_response: None,
+            registrar: None,
+            tcp_peers: HashMap::new(),
             wakes: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -275,6 +291,9 @@ impl Endpoint {
 
     /// Feeds one received message.
     pub fn handle_message(&mut self, now: Instant, flow: Flow, raw: Bytes) {
+        if let Flow::Tcp(conn, peer) = flow {
+            self.tcp_peers.insert(peer, conn);
+        }
         let stream = matches!(flow, Flow::Tcp(..));
         let msg = match SipMessage::parse(raw.clone(), stream) {
             Ok(m) => m,
@@ -409,6 +428,8 @@ impl Endpoint {
                     }
                 }
                 Wake::Call(call) => self.call_timer(now, call),
+                Wake::DelayedReply(key) => self.delayed_reply_due(now, &key),
+                Wake::Registrar => self.registrar_timeout(now),
             }
         }
     }
@@ -587,7 +608,7 @@ impl Endpoint {
         if code > 100 && code < 300 {
             r = r
                 .header("Contact", contact)
-                .header("Allow", ALLOW)
+                .header("Allow", self.allow())
                 .header("Supported", SUPPORTED);
         }
         let bytes = extra(r).build();
@@ -607,6 +628,20 @@ impl Endpoint {
             }
             self.drain_server(now, &key);
         }
+    }
+
+    /// `Allow` as this endpoint is configured.
+    pub(super) fn allow(&self) -> &'static str {
+        if self.registrar.is_some() {
+            ALLOW_WITH_REGISTER
+        } else {
+            ALLOW
+        }
+    }
+
+    /// A TCP connection closed: forget it as a way back to its peer.
+    pub fn connection_closed(&mut self, conn: ConnId) {
+        self.tcp_peers.retain(|_, c| *c != conn);
     }
 
     pub(super) fn contact_for_flow(&self, flow: Flow) -> String {

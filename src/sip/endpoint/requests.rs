@@ -112,6 +112,7 @@ impl Endpoint {
             }
         }
 
+        let allow = self.allow();
         match (method, call) {
             (Method::INVITE, None) => self.handle_invite(now, flow, key, msg, e),
             (Method::INVITE, Some(call)) => self.handle_reinvite(now, key, msg, call),
@@ -122,11 +123,12 @@ impl Endpoint {
             }
             (Method::INFO, Some(call)) => self.handle_info(now, &key, &msg, call),
             (Method::OPTIONS, _) => self.reply(now, &key, &msg, 200, "OK", |r| {
-                r.header("Allow", ALLOW)
+                r.header("Allow", allow)
                     .header("Accept", ACCEPT)
                     .header("Accept-Language", "it")
                     .header("Supported", SUPPORTED)
             }),
+            (Method::REGISTER, None) => self.handle_register(now, &key, &msg, flow),
             (Method::BYE | Method::INFO | Method::UPDATE, None) => self.reply(
                 now,
                 &key,
@@ -136,7 +138,7 @@ impl Endpoint {
                 |r| r,
             ),
             _ => self.reply(now, &key, &msg, 405, "Method Not Allowed", |r| {
-                r.header("Allow", ALLOW)
+                r.header("Allow", allow)
             }),
         }
     }

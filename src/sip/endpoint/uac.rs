@@ -86,7 +86,7 @@ impl Endpoint {
         let _ = write!(t, "Max-Forwards: 70\r\nFrom: {from}\r\nTo: {}\r\n", out.to);
         let _ = write!(t, "Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\n");
         let _ = write!(t, "Contact: {}\r\n", self.contact_for_flow(out.flow));
-        let _ = write!(t, "Allow: {ALLOW}\r\nSupported: {SUPPORTED}\r\n");
+        let _ = write!(t, "Allow: {}\r\nSupported: {SUPPORTED}\r\n", self.allow());
         for (name, value) in &out.headers {
             // Header values come from our own context; keep them on one line.
             let value = value.replace(['\r', '\n'], " ");

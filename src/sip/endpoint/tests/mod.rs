@@ -347,5 +347,6 @@ fn assert_bye_for(bye: &SipMessage, a: &Answered) {
 mod calls;
 mod dialog;
 mod limits;
+mod register;
 mod timers;
 mod uac;

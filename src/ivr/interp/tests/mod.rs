@@ -11,6 +11,7 @@ mod timing;
 
 use super::*;
 use crate::ivr::say_it;
+use crate::ivr::tree::HandoffKind;
 use crate::ivr::tree::{PromptCatalog, load_str};
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -116,9 +117,14 @@ impl Call {
     }
 
     pub fn with(yaml: &str, ctx: CallContext) -> Call {
+        Call::offering(yaml, ctx, &[])
+    }
+
+    /// A call whose driver offers these hand-off services.
+    pub fn offering(yaml: &str, ctx: CallContext, kinds: &[HandoffKind]) -> Call {
         let t0 = Instant::now();
         let mut call = Call {
-            interp: Interp::new(Arc::new(tree(yaml)), ctx),
+            interp: Interp::new(Arc::new(tree(yaml)), ctx).offer(kinds),
             t0,
             now: t0,
             last_token: None,
@@ -143,6 +149,7 @@ impl Call {
                 Action::Stop => "stop".into(),
                 Action::TestLine => "test_line".into(),
                 Action::Hangup => "hangup".into(),
+                Action::Handoff { kind, target } => format!("handoff {} {target}", kind.name()),
             };
             self.transcript.push(format!("  {line}"));
             self.out.push(line);
@@ -278,4 +285,18 @@ fn the_harness_records_a_transcript() {
         ]
     );
     assert_eq!(c.interp().language(), "it");
+}
+
+/// Gives the harness access to the interpreter for service callbacks.
+impl Call {
+    pub fn handoff_failed(&mut self) {
+        self.interp.handoff_failed(self.now);
+        self.drain();
+    }
+
+    pub fn resume_at(&mut self, node: &str) -> bool {
+        let ok = self.interp.resume_at(self.now, node);
+        self.drain();
+        ok
+    }
 }

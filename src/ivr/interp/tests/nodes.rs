@@ -607,3 +607,44 @@ nodes:
         ])
     );
 }
+
+const QUEUE_TREE: &str = "\
+start: q
+nodes:
+  q:
+    queue:
+      target: pensioni
+      fallback: ticket
+  ticket:
+    play:
+      prompts: [a]
+      next: bye
+  bye:
+    hangup:
+      prompts: [b]
+";
+
+#[test]
+fn an_offered_queue_takes_the_call_and_can_send_it_back() {
+    use crate::ivr::tree::HandoffKind;
+    let mut c = Call::offering(QUEUE_TREE, ctx(monday_morning()), &[HandoffKind::Queue]);
+    assert_eq!(c.actions(), ["handoff queue pensioni"]);
+    // Keys while queued are the queue's business, not the menu's.
+    c.key('1');
+    assert!(c.actions().is_empty());
+    // The queue overflows to a menu node.
+    assert!(c.resume_at("bye"));
+    assert_eq!(c.actions(), ["play it/b"]);
+    assert!(!c.resume_at("nowhere"));
+}
+
+#[test]
+fn a_queue_that_cannot_take_the_call_falls_back() {
+    use crate::ivr::tree::HandoffKind;
+    let mut c = Call::offering(QUEUE_TREE, ctx(monday_morning()), &[HandoffKind::Queue]);
+    c.actions();
+    c.handoff_failed();
+    assert_eq!(c.actions(), ["play it/sistema/non-disponibile"]);
+    c.finish_prompt();
+    assert_eq!(c.actions(), ["play it/a"]);
+}

@@ -18,7 +18,7 @@ fn invite_with_sdp_is_answered_and_ack_establishes_the_call() {
     assert_eq!(codes(&rs), vec![100], "100 Trying at once");
     assert_eq!(to_tag(&rs[0].1), None, "a 100 carries no To tag");
     let call = match h.events().as_slice() {
-        [Event::IncomingCall { call, dialled }] => {
+        [Event::IncomingCall { call, dialled, .. }] => {
             assert_eq!(dialled, "0612345678");
             *call
         }

@@ -287,7 +287,7 @@ impl Harness {
         self.send(&invite(branch, call_id, extra, sdp));
         assert_eq!(codes(&self.responses()), vec![100]);
         match self.events().as_slice() {
-            [Event::IncomingCall { call, dialled }] => {
+            [Event::IncomingCall { call, dialled, .. }] => {
                 assert_eq!(dialled, "0612345678");
                 *call
             }

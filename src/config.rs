@@ -36,6 +36,28 @@ pub struct OperatorsConfig {
     pub min_expires: u32,
     pub max_expires: u32,
     pub default_expires: u32,
+    /// Numbers an operator dials from a registered phone to change their state.
+    pub feature_codes: FeatureCodes,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureCodes {
+    pub login: String,
+    pub logout: String,
+    pub pause: String,
+    pub resume: String,
+}
+
+impl Default for FeatureCodes {
+    fn default() -> Self {
+        FeatureCodes {
+            login: "*51".into(),
+            logout: "*52".into(),
+            pause: "*53".into(),
+            resume: "*54".into(),
+        }
+    }
 }
 
 impl Default for OperatorsConfig {
@@ -47,6 +69,7 @@ impl Default for OperatorsConfig {
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
+            feature_codes: FeatureCodes::default(),
         }
     }
 }

@@ -3,8 +3,8 @@
 //! media events, timers, signals, metrics requests.
 
 use super::admin::MetricsRequest;
-use super::desk::{Desk, Order};
-use super::logic::{Do, Logic};
+use super::desk::{Desk, Feature, Order};
+use super::logic::{Do, Logic, Notice};
 use super::media::{Command, MediaEvent, WorkerHandle};
 use super::ports::PortPool;
 use super::tcp::TcpEvent;
@@ -53,6 +53,7 @@ pub struct Parts {
     pub desk: Option<Desk>,
     /// Our host (and port) for the AOR of operators we call.
     pub local_host: String,
+    pub feature_codes: crate::config::FeatureCodes,
 }
 
 /// Per-call state the driver keeps beside the endpoint's.
@@ -65,6 +66,8 @@ struct CallCtx {
     dialled: String,
     /// The caller's number (user part of From): shown to the operator.
     caller: String,
+    /// Where the INVITE came from (incoming calls).
+    source: Option<std::net::SocketAddr>,
 }
 
 pub struct Daemon {
@@ -83,6 +86,7 @@ pub struct Daemon {
     missed_ticks: Arc<AtomicU64>,
     desk: Option<Desk>,
     local_host: String,
+    feature_codes: crate::config::FeatureCodes,
     /// Tokens for queue announcements, apart from the menus' own.
     next_say_token: u64,
 }
@@ -104,6 +108,7 @@ impl Daemon {
             missed_ticks: parts.missed_ticks,
             desk: parts.desk,
             local_host: parts.local_host,
+            feature_codes: parts.feature_codes,
             next_say_token: 1 << 40,
         }
     }
@@ -297,6 +302,7 @@ impl Daemon {
                 call,
                 dialled,
                 caller,
+                source,
             } => match self.ports.allocate() {
                 Some((port, socket)) => {
                     let worker = (call.0 as usize) % self.workers.len();
@@ -315,6 +321,7 @@ impl Daemon {
                             port,
                             dialled,
                             caller,
+                            source: Some(source),
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
@@ -326,7 +333,7 @@ impl Daemon {
                 }
             },
             Event::Established { call, media } => {
-                let logic = self.logic_for(call);
+                let logic = self.logic_for(now, call);
                 if let Some(ctx) = self.calls.get_mut(&call) {
                     self.workers[ctx.worker].send(Command::Media { call, media });
                     let mut logic = logic;
@@ -392,12 +399,15 @@ impl Daemon {
     }
 
     /// The menu of the tree now in service, or the test line.
-    fn logic_for(&mut self, call: CallId) -> Logic {
+    fn logic_for(&mut self, now: Instant, call: CallId) -> Logic {
         let dialled = self
             .calls
             .get(&call)
             .map(|c| c.dialled.clone())
             .unwrap_or_default();
+        if let Some(feature) = self.feature_of(&dialled) {
+            return self.feature_call(now, call, feature);
+        }
         let tree = self.trees.current();
         match tree {
             Some(tree) if !self.test_line_numbers.contains(&dialled) => {
@@ -419,6 +429,50 @@ impl Daemon {
                 Logic::Line(TestLine::new())
             }
         }
+    }
+
+    fn feature_of(&self, dialled: &str) -> Option<Feature> {
+        let codes = &self.feature_codes;
+        self.desk.as_ref()?;
+        [
+            (&codes.login, Feature::Login),
+            (&codes.logout, Feature::Logout),
+            (&codes.pause, Feature::Pause),
+            (&codes.resume, Feature::Resume),
+        ]
+        .into_iter()
+        .find(|(code, _)| code.as_str() == dialled)
+        .map(|(_, f)| f)
+    }
+
+    /// An operator dialled a feature code. Only a phone registered for that operator, and
+    /// calling from where it registered, may change the operator's state.
+    fn feature_call(&mut self, now: Instant, call: CallId, feature: Feature) -> Logic {
+        let (user, source) = self
+            .calls
+            .get(&call)
+            .map(|c| (c.caller.clone(), c.source))
+            .unwrap_or_default();
+        let from_own_phone = source.is_some_and(|src| {
+            self.endpoint
+                .operator_contacts(&user, now)
+                .iter()
+                .any(|(_, flow)| flow.remote() == src)
+        });
+        let done = from_own_phone
+            && self
+                .desk
+                .as_mut()
+                .is_some_and(|d| d.feature(now, &user, feature));
+        tracing::info!(operator = %user, ?feature, done, "feature code");
+        let prompt = match (done, feature) {
+            (false, _) => "it/operatore/non-riconosciuto",
+            (true, Feature::Login) => "it/operatore/accesso",
+            (true, Feature::Logout) => "it/operatore/uscita",
+            (true, Feature::Pause) => "it/operatore/pausa",
+            (true, Feature::Resume) => "it/operatore/ripresa",
+        };
+        Logic::Notice(Notice::new(vec![prompt.to_owned()]))
     }
 
     /// Carries out what a call's logic asks for.
@@ -589,6 +643,7 @@ impl Daemon {
                 port,
                 dialled: String::new(),
                 caller: String::new(),
+                source: None,
             },
         );
         if let Some(desk) = self.desk.as_mut() {

@@ -29,6 +29,15 @@ pub enum Order {
     HangUpCaller { caller: CallId },
 }
 
+/// What an operator's feature code asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    Login,
+    Logout,
+    Pause,
+    Resume,
+}
+
 /// One operator leg: which caller it is for, which operator, and whether it connected.
 struct Leg {
     caller: CallId,
@@ -85,6 +94,20 @@ impl Desk {
         let _ = self
             .acd
             .operator_unregistered(now, &OperatorId(user.to_owned()));
+    }
+
+    /// An operator's feature code: log in, log out, pause, resume. False if refused.
+    pub fn feature(&mut self, now: Instant, user: &str, feature: Feature) -> bool {
+        let op = OperatorId(user.to_owned());
+        let done = match feature {
+            Feature::Login => self.acd.operator_login(now, &op),
+            Feature::Logout => self.acd.operator_logout(now, &op),
+            Feature::Pause => self
+                .acd
+                .operator_pause(now, &op, "richiesta dell'operatore"),
+            Feature::Resume => self.acd.operator_resume(now, &op),
+        };
+        done.is_ok()
     }
 
     /// The daemon placed the call for a `Ring` order.

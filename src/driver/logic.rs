@@ -26,13 +26,36 @@ pub enum Do {
 pub enum Logic {
     Menu(Box<Interp>),
     Line(TestLine),
+    /// Says one thing and hangs up (feature-code confirmations).
+    Notice(Notice),
 }
+
+/// A prompt list played once, then the call ends.
+pub struct Notice {
+    prompts: Vec<String>,
+    started: bool,
+    finished: bool,
+}
+
+impl Notice {
+    pub fn new(prompts: Vec<String>) -> Self {
+        Notice {
+            prompts,
+            started: false,
+            finished: false,
+        }
+    }
+}
+
+/// The token of a notice's only prompt list.
+const NOTICE_TOKEN: u64 = 1;
 
 impl Logic {
     pub fn answered(&mut self, now: Instant) {
         match self {
             Logic::Menu(i) => i.start(now),
             Logic::Line(l) => l.handle_answered(now),
+            Logic::Notice(n) => n.started = true,
         }
     }
 
@@ -40,6 +63,7 @@ impl Logic {
         match self {
             Logic::Menu(i) => i.handle_digit(now, key),
             Logic::Line(l) => l.handle_digit(now, key),
+            Logic::Notice(_) => {}
         }
     }
 
@@ -47,6 +71,7 @@ impl Logic {
         match self {
             Logic::Menu(i) => i.handle_prompt_finished(now, token),
             Logic::Line(l) => l.handle_prompt_finished(now, token),
+            Logic::Notice(n) => n.finished |= token == NOTICE_TOKEN,
         }
     }
 
@@ -54,6 +79,7 @@ impl Logic {
         match self {
             Logic::Menu(i) => i.handle_timeout(now),
             Logic::Line(l) => l.handle_timeout(now),
+            Logic::Notice(_) => {}
         }
     }
 
@@ -67,6 +93,7 @@ impl Logic {
         match self {
             Logic::Menu(i) => i.poll_timeout(),
             Logic::Line(l) => l.poll_timeout(),
+            Logic::Notice(_) => None,
         }
     }
 
@@ -96,6 +123,21 @@ impl Logic {
                         call::Action::Hangup => Do::Hangup,
                     });
                 }
+                Logic::Notice(n) => {
+                    if n.finished {
+                        n.finished = false;
+                        n.prompts.clear();
+                        return Some(Do::Hangup);
+                    }
+                    if n.started && !n.prompts.is_empty() {
+                        n.started = false;
+                        return Some(Do::Play {
+                            prompts: n.prompts.clone(),
+                            token: NOTICE_TOKEN,
+                        });
+                    }
+                    return None;
+                }
             }
         }
     }
@@ -104,21 +146,21 @@ impl Logic {
     pub fn poll_stat(&mut self) -> Option<(NodeId, Stat)> {
         match self {
             Logic::Menu(i) => i.poll_stat(),
-            Logic::Line(_) => None,
+            Logic::Line(_) | Logic::Notice(_) => None,
         }
     }
 
     pub fn menu_mut(&mut self) -> Option<&mut Interp> {
         match self {
             Logic::Menu(i) => Some(i),
-            Logic::Line(_) => None,
+            _ => None,
         }
     }
 
     pub fn menu(&self) -> Option<&Interp> {
         match self {
             Logic::Menu(i) => Some(i),
-            Logic::Line(_) => None,
+            _ => None,
         }
     }
 }

@@ -156,6 +156,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         missed_ticks,
         desk,
         local_host: SocketAddr::new(media_ip, local.port()).to_string(),
+        feature_codes: cfg.operators.feature_codes.clone(),
     });
     daemon
         .serve(

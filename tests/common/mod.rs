@@ -8,6 +8,8 @@
 //! - [`RtpProbe`]: a UDP socket owned by the test whose port goes into the scenario's SDP,
 //!   so the daemon's audio (RFC 3550 RTP, G.711) reaches the test; [`Capture`] checks RTP
 //!   basics and decodes the audio, and [`similarity`] compares it with a prompt WAV.
+//! - [`Baresip`]: the baresip softphone as an operator's phone (own config dir, free
+//!   ports, null audio), driven and watched over its `ctrl_tcp` JSON events.
 //! - [`SipUdp`] / [`SipTcp`] / [`SipMessage`]: literal SIP text over raw sockets, for
 //!   messages no SIP tool will send (compact forms, folding, malformed input).
 //!
@@ -15,10 +17,11 @@
 //! separate processes under nextest, so every port is chosen so that they cannot collide.
 //!
 //! Files: `ports.rs` (free ports, RTP blocks), `logs.rs` (log checks), `daemon.rs`,
-//! `sipp.rs`, `rtp.rs` (probe, G.711, WAV, correlation), `sip.rs` (literal SIP).
+//! `sipp.rs`, `baresip.rs`, `rtp.rs` (probe, G.711, WAV, correlation), `sip.rs` (literal SIP).
 
 #![allow(dead_code)]
 
+mod baresip;
 mod daemon;
 mod logs;
 mod ports;
@@ -26,6 +29,9 @@ mod rtp;
 mod sip;
 mod sipp;
 
+// Only the baresip tests use it; the other test crates must not warn.
+#[allow(unused_imports)]
+pub use baresip::*;
 pub use daemon::*;
 pub use logs::*;
 pub use ports::*;

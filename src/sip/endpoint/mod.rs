@@ -99,6 +99,8 @@ pub enum Event {
         dialled: String,
         /// The caller's user part (their number) from From; personal data: log redacted.
         caller: String,
+        /// Where the INVITE came from (an operator's phone is recognised by it).
+        source: SocketAddr,
     },
     /// The caller acknowledged our answer: media may flow. `media` is `None` when the
     /// session has no usable remote address yet.

@@ -242,6 +242,7 @@ impl Endpoint {
             call,
             dialled,
             caller,
+            source: flow.remote(),
         });
     }
 

@@ -170,10 +170,9 @@ impl Desk {
             .filter(|(_, l)| l.caller == call && l.connected)
             .map(|(leg, _)| *leg)
             .collect();
+        // (`caller_left` above already completed the operator's call.)
         for leg in legs {
-            if let Some(l) = self.legs.remove(&leg) {
-                let _ = self.acd.call_completed(now, &l.op);
-            }
+            self.legs.remove(&leg);
             self.orders.push(Order::HangUpLeg { leg });
         }
     }

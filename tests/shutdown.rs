@@ -121,7 +121,7 @@ impl Caller {
         self.sip.send(ack.as_bytes());
     }
 
-    /// Waits up to `limit` for a request `method` of this dialog, skipping anything else.
+    /// Waits up to `limit` for a request `method` of this dialog, ignoring anything else.
     fn wait_request(&self, method: &str, limit: Duration) -> Result<SipMessage, String> {
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();

@@ -349,6 +349,20 @@ impl Daemon {
                 }
             }
             Event::Progress { .. } => {}
+            Event::Refer { call, target } => {
+                let caller = self
+                    .desk
+                    .as_mut()
+                    .and_then(|d| d.transfer(now, call, &target));
+                match caller.and_then(|c| self.calls.get(&c).map(|ctx| (c, ctx.worker))) {
+                    Some((caller, worker)) => {
+                        tracing::info!(call = caller.0, queue = %target, "caller transferred");
+                        self.workers[worker].send(Command::Unbridge { call: caller });
+                        self.endpoint.refer_result(now, call, 200);
+                    }
+                    None => self.endpoint.refer_result(now, call, 404),
+                }
+            }
             Event::Answered { call, media } => {
                 if let Some(ctx) = self.calls.get(&call) {
                     self.workers[ctx.worker].send(Command::Media { call, media });

@@ -110,6 +110,18 @@ impl Desk {
         done.is_ok()
     }
 
+    /// The operator on `leg` transferred their caller to the queue `target` (REFER). The
+    /// caller keeps the time already waited. Returns the caller when the queue took them;
+    /// the leg no longer belongs to the caller, so its hang-up won't end the caller's call.
+    pub fn transfer(&mut self, now: Instant, leg: CallId, target: &str) -> Option<CallId> {
+        let caller = self.legs.get(&leg)?.caller;
+        self.acd
+            .transfer(now, caller, &QueueId(target.to_owned()))
+            .ok()?;
+        self.legs.remove(&leg);
+        Some(caller)
+    }
+
     /// The daemon placed the call for a `Ring` order.
     pub fn leg_placed(&mut self, leg: CallId, caller: CallId, op: OperatorId) {
         self.legs.insert(

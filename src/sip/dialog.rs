@@ -118,6 +118,18 @@ impl Dialog {
     /// Builds an in-dialog request (§12.2.1.1). `via_host` and `transport` name our side;
     /// the new branch keeps it a new transaction.
     pub fn request(&mut self, method: &str, via: ViaSpec<'_>, branch: &str) -> Bytes {
+        self.request_with(method, via, branch, &[], None)
+    }
+
+    /// As [`Dialog::request`], with extra headers and an optional (content type, body).
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        via: ViaSpec<'_>,
+        branch: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+    ) -> Bytes {
         self.local_cseq += 1;
         let mut t = String::with_capacity(512);
         // With a strict-routing first hop we would swap; loose routing (`;lr`) is universal.
@@ -135,7 +147,18 @@ impl Dialog {
         let _ = write!(t, "To: {}\r\n", self.remote_party);
         let _ = write!(t, "Call-ID: {}\r\n", self.call_id);
         let _ = write!(t, "CSeq: {} {method}\r\n", self.local_cseq);
-        let _ = write!(t, "User-Agent: centralino\r\nContent-Length: 0\r\n\r\n");
+        for (name, value) in headers {
+            let _ = write!(t, "{name}: {value}\r\n");
+        }
+        let (ctype, body) = body.unwrap_or(("", ""));
+        if !ctype.is_empty() {
+            let _ = write!(t, "Content-Type: {ctype}\r\n");
+        }
+        let _ = write!(
+            t,
+            "User-Agent: centralino\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         Bytes::from(t)
     }
 }

@@ -2,6 +2,7 @@
 //! datagrams and stream messages into calls. Pure: the driver feeds messages and time,
 //! then drains `poll_transmit` / `poll_event` until `poll_timeout`.
 
+mod refer;
 mod register;
 mod requests;
 #[cfg(test)]
@@ -111,6 +112,9 @@ pub enum Event {
     Progress { call: CallId, status: u16 },
     /// An outgoing call was answered; its ACK is sent. Media may flow.
     Answered { call: CallId, media: MediaParams },
+    /// The other side asked to transfer this call (REFER) to `target` (the user part of
+    /// Refer-To: a queue or section name). Answer with `refer_result`.
+    Refer { call: CallId, target: String },
     /// An operator's first phone registered.
     OperatorRegistered { user: String },
     /// An operator's last phone un-registered or expired.
@@ -147,9 +151,10 @@ pub struct Stats {
 }
 
 /// Methods we implement, for `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER";
 /// The same with the registrar enabled.
-pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER";
+pub const ALLOW_WITH_REGISTER: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, REGISTER";
 /// Bodies we understand, for `Accept`.
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Extensions we support, for `Supported`; anything else in `Require` gets 420.

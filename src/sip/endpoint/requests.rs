@@ -122,6 +122,7 @@ impl Endpoint {
                 self.end_call(call, EndReason::RemoteBye);
             }
             (Method::INFO, Some(call)) => self.handle_info(now, &key, &msg, call),
+            (Method::REFER, Some(call)) => self.handle_refer(now, &key, &msg, call),
             (Method::OPTIONS, _) => self.reply(now, &key, &msg, 200, "OK", |r| {
                 r.header("Allow", allow)
                     .header("Accept", ACCEPT)
@@ -563,7 +564,7 @@ fn dtmf_relay_signal(body: &str) -> Option<char> {
 }
 
 /// The user part of a SIP/tel URI: `sip:0612345678@host;x` → `0612345678`.
-fn uri_user(uri: &str) -> &str {
+pub(super) fn uri_user(uri: &str) -> &str {
     let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
     let user = rest.split('@').next().unwrap_or_default();
     if rest.contains('@') {

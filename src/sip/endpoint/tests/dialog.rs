@@ -356,3 +356,73 @@ fn reinvite_while_our_200_awaits_its_ack_gets_500_with_retry_after() {
     assert!(h.events().is_empty());
     assert_eq!(h.ep.active_calls(), 1);
 }
+
+// ---------------------------------------------------------------- REFER (RFC 3515)
+
+fn refer(a: &Answered, cseq: u32, refer_to: &str) -> String {
+    request(
+        "REFER",
+        &format!("z9hG4bK-refer-{cseq}"),
+        &a.call_id,
+        Some(&a.to_tag),
+        cseq,
+        &format!("Refer-To: {refer_to}\r\nReferred-By: <sip:op1@192.0.2.10>\r\n"),
+        None,
+    )
+}
+
+#[test]
+fn refer_is_accepted_reported_and_notified() {
+    let mut h = Harness::new();
+    let a = h.establish("call-1", "");
+    h.send(&refer(&a, 2, "<sip:contribuente@198.51.100.1:5060>"));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 2, "202 then NOTIFY");
+    assert_eq!(sent[0].msg.status(), Some(202));
+    let notify = &sent[1].msg;
+    assert_eq!(request_uri(notify), "sip:3331234567@192.0.2.10:5062");
+    assert_eq!(must(notify, "Event"), "refer");
+    assert_eq!(must(notify, "Subscription-State"), "active;expires=60");
+    assert_eq!(body(notify), "SIP/2.0 100 Trying\r\n");
+    assert_eq!(
+        h.events(),
+        vec![Event::Refer {
+            call: a.call,
+            target: "contribuente".into()
+        }]
+    );
+    h.reply_to(notify, 200);
+    h.ep.refer_result(h.now, a.call, 200);
+    h.collect();
+    let last = h.requests().remove(0);
+    assert_eq!(
+        must(&last, "Subscription-State"),
+        "terminated;reason=noresource"
+    );
+    assert_eq!(body(&last), "SIP/2.0 200 OK\r\n");
+    assert_eq!(must(&last, "Content-Type"), "message/sipfrag;version=2.0");
+}
+
+#[test]
+fn attended_and_malformed_refers_are_refused() {
+    let mut h = Harness::new();
+    let a = h.establish("call-1", "");
+    h.send(&refer(
+        &a,
+        2,
+        "<sip:op2@198.51.100.1?Replaces=abc%3Bto-tag%3Dx%3Bfrom-tag%3Dy>",
+    ));
+    assert_eq!(codes(&h.responses()), vec![501]);
+    let no_target = request(
+        "REFER",
+        "z9hG4bK-r9",
+        &a.call_id,
+        Some(&a.to_tag),
+        3,
+        "",
+        None,
+    );
+    h.send(&no_target);
+    assert_eq!(codes(&h.responses()), vec![400]);
+    assert!(h.events().is_empty());
+}

@@ -68,6 +68,9 @@ struct CallCtx {
     caller: String,
     /// Where the INVITE came from (incoming calls).
     source: Option<std::net::SocketAddr>,
+    /// A feature code to apply when this call (the operator's) ends: the operator is not
+    /// offered a caller while still on the confirmation call.
+    pending_feature: Option<(String, Feature)>,
 }
 
 pub struct Daemon {
@@ -322,6 +325,7 @@ impl Daemon {
                             dialled,
                             caller,
                             source: Some(source),
+                            pending_feature: None,
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
@@ -389,6 +393,14 @@ impl Daemon {
             Event::Ended { call, reason } => {
                 if let Some(desk) = self.desk.as_mut() {
                     desk.call_ended(now, call, reason);
+                    if let Some((user, feature)) = self
+                        .calls
+                        .get_mut(&call)
+                        .and_then(|c| c.pending_feature.take())
+                    {
+                        let applied = desk.feature(now, &user, feature);
+                        tracing::info!(operator = %user, ?feature, applied, "feature applied");
+                    }
                 }
                 if let Some(mut ctx) = self.calls.remove(&call) {
                     if matches!(reason, EndReason::RemoteBye | EndReason::Cancelled)
@@ -473,11 +485,12 @@ impl Daemon {
                 .iter()
                 .any(|(_, flow)| flow.remote() == src)
         });
-        let done = from_own_phone
-            && self
-                .desk
-                .as_mut()
-                .is_some_and(|d| d.feature(now, &user, feature));
+        // The state changes when this call ends, so that a login does not offer the
+        // operator a caller while their phone still plays the confirmation.
+        let done = from_own_phone && self.desk.is_some();
+        if done && let Some(ctx) = self.calls.get_mut(&call) {
+            ctx.pending_feature = Some((user.clone(), feature));
+        }
         tracing::info!(operator = %user, ?feature, done, "feature code");
         let prompt = match (done, feature) {
             (false, _) => "it/operatore/non-riconosciuto",
@@ -658,6 +671,7 @@ impl Daemon {
                 dialled: String::new(),
                 caller: String::new(),
                 source: None,
+                pending_feature: None,
             },
         );
         if let Some(desk) = self.desk.as_mut() {

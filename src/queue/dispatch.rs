@@ -357,16 +357,11 @@ impl<S: Store> Acd<S> {
             });
         }
         let max = self.config.queues[&queue].max_no_answer;
-        let rec = self.update_op(now, op, |r| {
-            r.no_answer_streak += 1;
-            r.state = if max > 0 && r.no_answer_streak >= max {
-                OperatorState::Paused {
-                    reason: NO_ANSWER_REASON.to_owned(),
-                }
-            } else {
-                OperatorState::Available
-            };
-        });
+        // The no-answer is logged before the state change it causes (a pause).
+        let streak = self
+            .store
+            .operator(op)
+            .map_or(1, |r| r.no_answer_streak + 1);
         self.log(
             LogLine::new(
                 self.ms(now),
@@ -377,8 +372,18 @@ impl<S: Store> Acd<S> {
             )
             .with("cause", cause.as_str())
             .with("ring_ms", ring_ms)
-            .with("streak", rec.no_answer_streak),
+            .with("streak", streak),
         );
+        self.update_op(now, op, |r| {
+            r.no_answer_streak += 1;
+            r.state = if max > 0 && r.no_answer_streak >= max {
+                OperatorState::Paused {
+                    reason: NO_ANSWER_REASON.to_owned(),
+                }
+            } else {
+                OperatorState::Available
+            };
+        });
         if none_left {
             self.offer_ended(now, call, true);
         }

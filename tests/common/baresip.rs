@@ -143,6 +143,23 @@ impl Baresip {
     /// Starts baresip for `account`, connects to its control port and creates the
     /// account (so registration starts now, unless `regint` is 0).
     pub fn start(name: &str, account: BaresipAccount) -> Baresip {
+        Self::start_with(name, account, None)
+    }
+
+    /// Like [`Baresip::start`], and records what the phone hears and sends with the
+    /// `sndfile` module: `record_dir/dump-<time>-dec.wav` (received, decoded) and
+    /// `…-enc.wav` (sent), 8 kHz mono PCM16, complete once the call has closed.
+    pub fn start_recording(name: &str, account: BaresipAccount, record_dir: &Path) -> Baresip {
+        let module = Path::new(BARESIP_MODULES).join("sndfile.so");
+        assert!(
+            module.is_file(),
+            "{} missing: recording needs baresip's sndfile module",
+            module.display()
+        );
+        Self::start_with(name, account, Some(record_dir))
+    }
+
+    fn start_with(name: &str, account: BaresipAccount, record_dir: Option<&Path>) -> Baresip {
         let bin = baresip_binary();
         let mut last_failure = String::new();
         // A free port can be taken between our check and baresip's bind: retry then.
@@ -160,7 +177,7 @@ impl Baresip {
             write_tone_wav(&tone, BARESIP_TONE_SECONDS, 440.0);
             fs::write(
                 dir.path().join("config"),
-                config_text(sip, ctrl, &rtp, &tone),
+                config_text(sip, ctrl, &rtp, &tone, record_dir),
             )
             .expect("write baresip config");
             fs::write(
@@ -432,7 +449,22 @@ impl Drop for Baresip {
 }
 
 /// The `config` file: loopback only, null audio sink, the tone as microphone.
-fn config_text(sip: SocketAddr, ctrl: SocketAddr, rtp: &RtpBlock, tone: &Path) -> String {
+fn config_text(
+    sip: SocketAddr,
+    ctrl: SocketAddr,
+    rtp: &RtpBlock,
+    tone: &Path,
+    record_dir: Option<&Path>,
+) -> String {
+    let recording = record_dir
+        .map(|dir| {
+            format!(
+                "module\t\t\tsndfile.so\n\
+                 snd_path\t\t{}\n",
+                dir.display()
+            )
+        })
+        .unwrap_or_default();
     format!(
         "# baresip config written by tests/common/baresip.rs\n\
          poll_method\t\tepoll\n\
@@ -452,7 +484,8 @@ fn config_text(sip: SocketAddr, ctrl: SocketAddr, rtp: &RtpBlock, tone: &Path) -
          module_tmp\t\tuuid.so\n\
          module_tmp\t\taccount.so\n\
          module_app\t\tmenu.so\n\
-         ctrl_tcp_listen\t\t{ctrl}\n",
+         ctrl_tcp_listen\t\t{ctrl}\n\
+         {recording}",
         tone = tone.display(),
         low = rtp.low,
         high = rtp.high,

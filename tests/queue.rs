@@ -1,0 +1,1049 @@
+//! The contact-centre queue end to end with real peers: a caller (literal SIP over UDP,
+//! with an RTP socket of the test that both sends a 1 kHz tone and records what the
+//! daemon sends) walks a one-node menu into the ACD queue `pensioni`; the operator is a
+//! real baresip softphone (registered with digest auth, auto-answering, its microphone a
+//! 440 Hz tone). The daemon calls the operator's registered contact and bridges the two
+//! RTP streams.
+//!
+//! What is checked: the callers-ahead announcement, the INVITE to the operator (From =
+//! the caller's number, `X-Centralino-Dialled`, `X-Centralino-Path`), audio both ways
+//! (the caller hears ~440 Hz, baresip's `sndfile` recording holds ~1 kHz), one SSRC and
+//! +1 sequence numbers towards the caller across the bridge, hang-up propagation, and the
+//! queue log (`queue_log`, JSON lines). Also: logging in with the `*51` feature code, and
+//! an operator who does not answer being paused while the caller keeps their place.
+
+// This crate uses no sipp: the shared harness re-exports it all the same.
+#[allow(unused_imports)]
+mod common;
+
+use centralino::operators::passwd_entry;
+use common::*;
+use serde_json::{Value, json};
+use std::fs;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+const REALM: &str = "centralino";
+const OP1_PASSWORD: &str = "Rossi-2024!";
+/// The caller's number (From user part): the operator must see it.
+const CALLER_NUMBER: &str = "0612345678";
+/// The number the caller dialled (Request-URI user part), not a test line.
+const DIALLED: &str = "803164";
+/// The caller's microphone and the operator's (baresip harness) tone.
+const CALLER_HZ: f64 = 1000.0;
+const OPERATOR_HZ: f64 = 440.0;
+
+/// How long the operator lets the phone ring before answering by hand: longer than
+/// `coda/lei-e-il-prossimo` (1.23 s).
+const ANSWER_AFTER: Duration = Duration::from_millis(1800);
+
+/// The menu: straight into the queue; `bye` is the fallback.
+const TREE: &str = "\
+name: coda di prova
+start: coda
+nodes:
+  coda:
+    queue: {target: pensioni, fallback: bye}
+  bye:
+    hangup:
+      prompts: [arrivederci]
+";
+
+/// A daemon with the tree above, op1 serving `pensioni`, and the queue log.
+struct Centre {
+    _dir: tempfile::TempDir,
+    daemon: Daemon,
+    queue_log: PathBuf,
+}
+
+/// `queue` is the YAML flow mapping of `pensioni`'s settings.
+fn start_centre(name: &str, auto_login: bool, queue: &str) -> Centre {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tree = dir.path().join("coda.yaml");
+    fs::write(&tree, TREE).expect("write tree");
+    let entry = passwd_entry("op1", REALM, OP1_PASSWORD)
+        .replace("queues: []", "queues: [pensioni]")
+        .replace("auto_login: false", &format!("auto_login: {auto_login}"));
+    assert!(
+        entry.contains("queues: [pensioni]")
+            && entry.contains(&format!("auto_login: {auto_login}")),
+        "passwd_entry changed shape:\n{entry}"
+    );
+    let operators = dir.path().join("operators.yaml");
+    fs::write(&operators, format!("realm: {REALM}\noperators:\n{entry}"))
+        .expect("write operators.yaml");
+    let queue_log = dir.path().join("queue.jsonl");
+    let config = format!(
+        "admin:\n  listen: null\n\
+         ivr:\n  tree: '{}'\n  watch_ms: 0\n\
+         operators:\n  file: '{}'\n  algorithms: [MD5]\n\
+         queues:\n  pensioni: {queue}\n\
+         queue_log: '{}'\n",
+        tree.display(),
+        operators.display(),
+        queue_log.display()
+    );
+    eprintln!("[{name}] config:\n{config}");
+    let daemon = Daemon::start_with(
+        name,
+        DaemonOptions {
+            config_yaml: Some(config),
+            ..Default::default()
+        },
+    );
+    Centre {
+        _dir: dir,
+        daemon,
+        queue_log,
+    }
+}
+
+impl Centre {
+    /// Every line of the queue log so far (panics on a line that is not JSON).
+    fn log(&self) -> Vec<Value> {
+        fs::read_to_string(&self.queue_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("queue log line {l:?}: {e}"))
+            })
+            .collect()
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.queue_log).unwrap_or_default()
+    }
+
+    /// The first queue-log line matching `pred`, waiting up to `limit`.
+    fn wait_log(&self, limit: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = self.log().into_iter().find(&pred) {
+                return Some(v);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The `event` names of the lines about `call`, in order.
+    fn events_of(&self, call: &Value) -> Vec<String> {
+        self.log()
+            .iter()
+            .filter(|v| &v["call"] == call)
+            .map(|v| v["event"].as_str().unwrap_or("?").to_string())
+            .collect()
+    }
+
+    /// Waits for the caller's `joined` line and returns its `call` value.
+    fn joined_call(&self) -> Value {
+        let joined = self
+            .wait_log(Duration::from_secs(5), |v| v["event"] == "joined")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `joined` in the queue log within 5 s of the 200; queue log:\n{}",
+                    self.log_text()
+                )
+            });
+        assert_eq!(
+            joined["queue"], "pensioni",
+            "joined another queue: {joined}"
+        );
+        joined["call"].clone()
+    }
+}
+
+fn is(v: &Value, event: &str, call: &Value) -> bool {
+    v["event"] == event && &v["call"] == call
+}
+
+/// Starts op1's baresip (optionally recording into `record`) and waits for its
+/// registration on both sides.
+fn start_operator(centre: &Centre, auto_answer: bool, record: Option<&Path>) -> Baresip {
+    let mut account = BaresipAccount::new("op1", OP1_PASSWORD, centre.daemon.sip);
+    account.auto_answer = auto_answer;
+    let mut op1 = match record {
+        Some(dir) => Baresip::start_recording("op1", account, dir),
+        None => Baresip::start("op1", account),
+    };
+    assert!(
+        op1.wait_event("REGISTER_OK", Duration::from_secs(5))
+            .is_some(),
+        "op1 did not register within 5 s; events: {:?}",
+        op1.event_types()
+    );
+    assert!(
+        centre
+            .daemon
+            .wait_for_log("operator registered", Duration::from_secs(3)),
+        "daemon did not log `operator registered`"
+    );
+    op1
+}
+
+/// Waits for the daemon's call to reach the operator's phone and be established:
+/// baresip 1.0 reports `CALL_INCOMING` only in manual answer mode, so an auto-answering
+/// phone is seen by its `CALL_ESTABLISHED` for an incoming call. Checks that the call
+/// shows the caller's number.
+fn wait_queue_call_established(op: &mut Baresip, limit: Duration, centre: &Centre) -> Value {
+    let established = op.wait_event("CALL_ESTABLISHED", limit).unwrap_or_else(|| {
+        panic!(
+            "op1's phone did not establish a call from the daemon within {limit:?}; \
+                 events: {:?}; queue log:\n{}",
+            op.event_types(),
+            centre.log_text()
+        )
+    });
+    eprintln!("op1: {established}");
+    assert_eq!(
+        established["direction"], "incoming",
+        "the established call is not the daemon's incoming call: {established}"
+    );
+    let peer = established["peeruri"].as_str().unwrap_or_default();
+    assert!(
+        peer.starts_with(&format!("sip:{CALLER_NUMBER}@")),
+        "the operator's phone shows {peer:?}, not the caller's number {CALLER_NUMBER}: {established}"
+    );
+    established
+}
+
+/// Position of the first event whose `TYPE(param)` text starts with `prefix`.
+fn event_position(op: &mut Baresip, prefix: &str) -> Option<usize> {
+    op.event_types().iter().position(|e| e.starts_with(prefix))
+}
+
+/// One caller's dialog, spoken as literal SIP over UDP.
+struct Caller {
+    sip: SipUdp,
+    call_id: String,
+    from_tag: String,
+    to_tag: Option<String>,
+    cseq: u32,
+    /// Every SIP message received, for failure reports.
+    seen: Vec<SipMessage>,
+}
+
+impl Caller {
+    fn new(daemon: SocketAddr) -> Caller {
+        Caller {
+            sip: SipUdp::new(daemon),
+            call_id: format!("coda-{}@{LOOPBACK}", token()),
+            from_tag: format!("chiamante{}", token()),
+            to_tag: None,
+            cseq: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    fn request(&self, method: &str, cseq: u32, branch: &str, sdp: Option<&str>) -> String {
+        let me = self.sip.local_port();
+        let d = self.sip.daemon;
+        let to_tag = self
+            .to_tag
+            .as_ref()
+            .map(|t| format!(";tag={t}"))
+            .unwrap_or_default();
+        let body = sdp.unwrap_or("");
+        let content_type = if sdp.is_some() {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
+        format!(
+            "{method} sip:{DIALLED}@{d} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {LOOPBACK}:{me};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: \"Chiamante\" <sip:{CALLER_NUMBER}@{LOOPBACK}:{me}>;tag={}\r\n\
+             To: <sip:{DIALLED}@{d}>{to_tag}\r\n\
+             Call-ID: {}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Contact: <sip:{CALLER_NUMBER}@{LOOPBACK}:{me}>\r\n\
+             User-Agent: centralino-tests\r\n\
+             {content_type}\
+             Content-Length: {}\r\n\r\n{body}",
+            self.from_tag,
+            self.call_id,
+            body.len()
+        )
+    }
+
+    /// Sends `method` with the next CSeq; returns its final response (panics after 5 s
+    /// without one). An INVITE's 2xx is ACKed (RFC 3261 §13.2.2.4).
+    fn transaction(&mut self, method: &str, sdp: Option<&str>) -> SipMessage {
+        self.cseq += 1;
+        let cseq = self.cseq;
+        let branch = format!("z9hG4bK-{}-{cseq}-{}", method.to_ascii_lowercase(), token());
+        self.sip
+            .send(self.request(method, cseq, &branch, sdp).as_bytes());
+        let call_id = self.call_id.clone();
+        let last = self
+            .sip
+            .wait_response(
+                Duration::from_secs(5),
+                |m| {
+                    m.header("call-id") == Some(call_id.as_str())
+                        && m.cseq_number() == Some(cseq)
+                        && m.cseq_method() == Some(method)
+                        && m.status().is_some_and(|s| s >= 200)
+                },
+                &mut self.seen,
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "no final response to {method} (CSeq {cseq}) within 5 s; got {:?}",
+                    self.seen.iter().map(|m| &m.start_line).collect::<Vec<_>>()
+                )
+            });
+        if method == "INVITE" && last.status().is_some_and(|s| (200..300).contains(&s)) {
+            if self.to_tag.is_none() {
+                self.to_tag = last.to_tag();
+            }
+            let ack_branch = format!("z9hG4bK-ack-{cseq}-{}", token());
+            self.sip
+                .send(self.request("ACK", cseq, &ack_branch, None).as_bytes());
+        }
+        last
+    }
+
+    /// Requests the daemon sent us in this dialog (a BYE would show here).
+    fn requests_seen(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter(|m| !m.is_response())
+            .map(|m| m.start_line.clone())
+            .collect()
+    }
+}
+
+/// Where the daemon wants our RTP: `c=` address and `m=audio` port of an SDP body.
+fn sdp_rtp_address(sdp: &str) -> SocketAddr {
+    let mut ip = None;
+    let mut port = None;
+    for line in sdp.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("c=IN IP4 ") {
+            ip = Some(rest.trim().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("m=audio ") {
+            port = rest.split_whitespace().next().map(str::to_string);
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        panic!("SDP without c=IN IP4 and m=audio:\n{sdp}");
+    };
+    format!("{ip}:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("SDP address {ip}:{port}: {e}"))
+}
+
+/// The caller's media: one UDP socket (the port in the offer) that sends 20 ms PCMU
+/// frames of a tone to the daemon (so symmetric-RTP latching keeps this address) and
+/// records every RTP packet the daemon sends.
+struct CallerMedia {
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<RtpPacket>>>,
+}
+
+impl CallerMedia {
+    fn start(sock: UdpSocket, dest: SocketAddr, hz: f64) -> CallerMedia {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let started = Instant::now();
+        let handle = thread::spawn(move || {
+            let ssrc: u32 = 0x1234_5678;
+            let mut seq: u16 = 1000;
+            let mut ts: u32 = 50_000;
+            let mut sample: u64 = 0;
+            let mut next_send = started;
+            let mut packets = Vec::new();
+            let mut buf = [0u8; 2048];
+            let mut first = true;
+            while !stop2.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                if now >= next_send {
+                    let mut pkt = Vec::with_capacity(172);
+                    pkt.push(0x80);
+                    pkt.push(if first { 0x80 } else { 0x00 }); // marker, PT 0 (PCMU)
+                    pkt.extend_from_slice(&seq.to_be_bytes());
+                    pkt.extend_from_slice(&ts.to_be_bytes());
+                    pkt.extend_from_slice(&ssrc.to_be_bytes());
+                    for _ in 0..160 {
+                        let t = sample as f64 / 8000.0;
+                        let s = (8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16;
+                        pkt.push(linear_to_ulaw(s));
+                        sample += 1;
+                    }
+                    let _ = sock.send_to(&pkt, dest);
+                    first = false;
+                    seq = seq.wrapping_add(1);
+                    ts = ts.wrapping_add(160);
+                    next_send += Duration::from_millis(20);
+                    continue;
+                }
+                let wait = (next_send - now).max(Duration::from_millis(1));
+                sock.set_read_timeout(Some(wait)).unwrap();
+                if let Ok((n, from)) = sock.recv_from(&mut buf)
+                    && let Some(p) = parse_rtp(&buf[..n], started.elapsed(), from)
+                {
+                    packets.push(p);
+                }
+            }
+            packets
+        });
+        CallerMedia {
+            started,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> Vec<RtpPacket> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("caller media thread")
+    }
+}
+
+impl Drop for CallerMedia {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Places the caller's call: INVITE with a PCMU offer for a fresh media socket, 200,
+/// ACK; the caller's tone starts at once.
+fn place_call(centre: &Centre) -> (Caller, CallerMedia) {
+    let rtp = UdpSocket::bind((LOOPBACK, 0)).expect("bind caller RTP socket");
+    let port = rtp.local_addr().unwrap().port();
+    let mut caller = Caller::new(centre.daemon.sip);
+    let ok = caller.transaction("INVITE", Some(&sdp_offer(port)));
+    assert_eq!(ok.status(), Some(200), "caller's INVITE:\n{}", ok.raw);
+    let dest = sdp_rtp_address(&ok.body);
+    let media = CallerMedia::start(rtp, dest, CALLER_HZ);
+    (caller, media)
+}
+
+/// G.711 audio of `packets` in arrival order, as samples in -1.0..1.0.
+fn decode(packets: &[RtpPacket]) -> Vec<f32> {
+    packets
+        .iter()
+        .filter(|p| p.pt == PT_PCMU || p.pt == PT_PCMA)
+        .flat_map(|p| {
+            p.payload.iter().map(move |&b| {
+                let s = if p.pt == PT_PCMA {
+                    alaw_to_linear(b)
+                } else {
+                    ulaw_to_linear(b)
+                };
+                s as f32 / 32768.0
+            })
+        })
+        .collect()
+}
+
+fn rms(x: &[f32]) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    (x.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+/// The frequency (5 Hz steps, 100–3800 Hz) with the most energy: Goertzel power summed
+/// over 200 ms blocks (each block resolves ±5 Hz, so a step never misses a tone).
+fn dominant_hz(x: &[f32]) -> f64 {
+    const BLOCK: usize = 1600;
+    let mut best = (0.0f64, 0.0f64);
+    for hz in (100..=3800).step_by(5) {
+        let hz = hz as f64;
+        let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
+        let mut power = 0.0;
+        for block in x.chunks_exact(BLOCK) {
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for &v in block {
+                let s0 = v as f64 + coeff * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            power += s1 * s1 + s2 * s2 - coeff * s1 * s2;
+        }
+        if power > best.1 {
+            best = (hz, power);
+        }
+    }
+    best.0
+}
+
+/// 16-bit PCM samples of a WAV file as written by baresip's `sndfile` (libsndfile):
+/// format checked, data up to the chunk's length or the end of the file.
+fn read_recording(path: &Path) -> Vec<f32> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert!(
+        bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WAVE",
+        "{} is not a RIFF/WAVE file",
+        path.display()
+    );
+    let mut off = 12;
+    let mut format = None;
+    while off + 8 <= bytes.len() {
+        let id = &bytes[off..off + 4];
+        let len = u32::from_le_bytes(bytes[off + 4..off + 8].try_into().unwrap()) as usize;
+        let end = (off + 8).saturating_add(len).min(bytes.len());
+        let body = &bytes[off + 8..end];
+        if id == b"fmt " {
+            format = Some((
+                u16::from_le_bytes([body[0], body[1]]),
+                u16::from_le_bytes([body[2], body[3]]),
+                u32::from_le_bytes(body[4..8].try_into().unwrap()),
+                u16::from_le_bytes([body[14], body[15]]),
+            ));
+        } else if id == b"data" {
+            let (tag, channels, rate, bits) =
+                format.unwrap_or_else(|| panic!("{}: data before fmt", path.display()));
+            assert_eq!(
+                (tag, channels, rate, bits),
+                (1, 1, 8000, 16),
+                "{}: expected PCM, mono, 8000 Hz, 16 bit",
+                path.display()
+            );
+            return body
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
+                .collect();
+        }
+        off += 8 + len + (len & 1);
+    }
+    panic!("{}: no data chunk", path.display());
+}
+
+/// The INVITE the daemon sent to baresip, from baresip's `-s` SIP trace.
+fn invite_received_by(op: &Baresip) -> String {
+    let log = op.log();
+    let start = log
+        .find("INVITE sip:")
+        .unwrap_or_else(|| panic!("no INVITE in baresip's SIP trace:\n{}", tail(&log, 80)));
+    let rest = &log[start..];
+    // The message ends at the blank line before its body (or at the next trace entry).
+    let end = rest.find("\r\n\r\n").or_else(|| rest.find("\n\n"));
+    rest[..end.unwrap_or(rest.len()).min(4000)].to_string()
+}
+
+fn header_line<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    msg.lines()
+        .map(str::trim)
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+}
+
+#[test]
+fn caller_reaches_an_operator_and_audio_flows_both_ways() {
+    let centre = start_centre("queue-connect", true, "{ring_timeout_ms: 8000}");
+    let rec = tempfile::tempdir().expect("recording dir");
+    // op1 answers by hand (ctrl_tcp `accept`) once the callers-ahead phrase has played:
+    // an auto-answering phone picks up within milliseconds and the bridge cuts the
+    // phrase before its first packet (see `operator_logs_in_with_a_feature_code` for the
+    // auto-answer path).
+    let mut op1 = start_operator(&centre, false, Some(rec.path()));
+    // auto_login: registering logged op1 in.
+    let available = centre.wait_log(Duration::from_secs(3), |v| {
+        v["event"] == "operator_state" && v["op"] == "op1" && v["to"] == "available"
+    });
+    assert!(
+        available.is_some(),
+        "auto_login: op1 registered but is not available; queue log:\n{}",
+        centre.log_text()
+    );
+
+    let (mut caller, media) = place_call(&centre);
+    let call = centre.joined_call();
+
+    let incoming = op1
+        .wait_event("CALL_INCOMING", Duration::from_secs(5))
+        .unwrap_or_else(|| {
+            panic!(
+                "op1's phone did not ring within 5 s; events: {:?}; queue log:\n{}",
+                op1.event_types(),
+                centre.log_text()
+            )
+        });
+    eprintln!("op1: {incoming}");
+    // Let the phrase (1.2 s) play out, then answer.
+    thread::sleep(ANSWER_AFTER);
+    let reply = op1.command(json!({"command": "accept"}));
+    assert_eq!(
+        reply.get("ok"),
+        Some(&Value::Bool(true)),
+        "baresip refused to accept the call: {reply}"
+    );
+    wait_queue_call_established(&mut op1, Duration::from_secs(5), &centre);
+    let bridged_at = media.started.elapsed();
+    assert!(
+        centre
+            .wait_log(Duration::from_secs(3), |v| is(v, "connected", &call))
+            .is_some(),
+        "no `connected` in the queue log; queue log:\n{}",
+        centre.log_text()
+    );
+
+    // Talk for a while; the caller hangs up.
+    thread::sleep(Duration::from_secs(4));
+    let bye = caller.transaction("BYE", None);
+    assert_eq!(bye.status(), Some(200), "caller's BYE:\n{}", bye.raw);
+    let heard = media.finish();
+    assert!(
+        caller.requests_seen().is_empty(),
+        "the daemon sent requests to the caller before its BYE: {:?}",
+        caller.requests_seen()
+    );
+
+    // The caller's BYE ends the operator's call.
+    assert!(
+        op1.wait_event("CALL_CLOSED", Duration::from_secs(5))
+            .is_some(),
+        "op1's call did not close within 5 s of the caller's BYE; events: {:?}",
+        op1.event_types()
+    );
+
+    // The INVITE to the operator: the caller's number in From, the dialled number and
+    // the menu path in the X-Centralino headers.
+    let invite = invite_received_by(&op1);
+    eprintln!("INVITE received by op1:\n{invite}");
+    let from = header_line(&invite, "From").unwrap_or_else(|| panic!("no From:\n{invite}"));
+    assert!(
+        from.contains(&format!("sip:{CALLER_NUMBER}@")),
+        "From does not carry the caller's number {CALLER_NUMBER}: {from}"
+    );
+    let dialled = header_line(&invite, "X-Centralino-Dialled")
+        .unwrap_or_else(|| panic!("no X-Centralino-Dialled in the INVITE:\n{invite}"));
+    assert!(
+        dialled.ends_with(DIALLED),
+        "X-Centralino-Dialled is not {DIALLED}: {dialled}"
+    );
+    let path = header_line(&invite, "X-Centralino-Path")
+        .unwrap_or_else(|| panic!("no X-Centralino-Path in the INVITE:\n{invite}"));
+    assert!(
+        path.contains("coda"),
+        "X-Centralino-Path lacks `coda`: {path}"
+    );
+
+    // The queue log tells the story in order.
+    assert!(
+        centre
+            .wait_log(Duration::from_secs(3), |v| is(v, "completed", &call))
+            .is_some(),
+        "no `completed` in the queue log; queue log:\n{}",
+        centre.log_text()
+    );
+    let events = centre.events_of(&call);
+    let position = |e: &str| events.iter().position(|x| x == e);
+    for e in ["joined", "announced", "ring", "connected", "completed"] {
+        assert!(
+            position(e).is_some(),
+            "queue log lacks `{e}` for the call: {events:?}"
+        );
+    }
+    assert!(
+        position("joined") < position("ring")
+            && position("ring") < position("connected")
+            && position("connected") < position("completed")
+            && position("announced") < position("connected"),
+        "queue log out of order: {events:?}"
+    );
+    let log = centre.log();
+    let announced = log
+        .iter()
+        .find(|v| is(v, "announced", &call))
+        .expect("announced line");
+    assert_eq!(announced["ahead"], 0, "announced: {announced}");
+    let ring = log.iter().find(|v| is(v, "ring", &call)).unwrap();
+    assert_eq!(ring["op"], "op1", "ring: {ring}");
+    let completed = log.iter().find(|v| is(v, "completed", &call)).unwrap();
+    assert_eq!(completed["op"], "op1", "completed: {completed}");
+    assert!(
+        !events.iter().any(|e| e == "abandoned" || e == "no_answer"),
+        "unexpected queue events: {events:?}"
+    );
+
+    // RTP to the caller: one SSRC and +1 sequence numbers across announcement and bridge.
+    let audio: Vec<RtpPacket> = heard
+        .iter()
+        .filter(|p| p.pt == PT_PCMU || p.pt == PT_PCMA)
+        .cloned()
+        .collect();
+    assert!(
+        audio.len() > 100,
+        "the caller received {} audio packets in ~5 s",
+        audio.len()
+    );
+    let ssrcs: std::collections::BTreeSet<u32> = audio.iter().map(|p| p.ssrc).collect();
+    assert_eq!(ssrcs.len(), 1, "the caller saw several SSRCs: {ssrcs:08x?}");
+    for pair in audio.windows(2) {
+        assert_eq!(
+            pair[1].seq,
+            pair[0].seq.wrapping_add(1),
+            "RTP sequence to the caller jumps from {} to {} (at {:?} -> {:?}; bridge at ~{bridged_at:?})",
+            pair[0].seq,
+            pair[1].seq,
+            pair[0].at,
+            pair[1].at
+        );
+    }
+    for p in &audio {
+        assert_eq!(
+            p.from, audio[0].from,
+            "RTP to the caller came from two addresses"
+        );
+    }
+
+    // The announcement starts with a marker bit (the player), and so does the bridge
+    // (the relay marks the new source): the last marker is where the operator begins.
+    let markers: Vec<usize> = audio
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.marker)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        (1..=2).contains(&markers.len()),
+        "expected the marker bit on the announcement's first packet and on the bridge's, \
+         got it at packets {markers:?} of {}",
+        audio.len()
+    );
+    let bridge = *markers.last().unwrap();
+    eprintln!(
+        "caller: {} packets, {bridge} before the bridge; first at {:?}, bridge at {:?} \
+         (baresip established by {bridged_at:?})",
+        audio.len(),
+        audio[0].at,
+        audio[bridge].at
+    );
+    // The callers-ahead phrase, whole, before the operator.
+    let before = decode(&audio[..bridge]);
+    let prompt = read_wav(&prompt_path("coda/lei-e-il-prossimo"));
+    let heard_phrase = similarity(&before, &prompt);
+    eprintln!(
+        "before the operator: {:.2} s of audio; correlation with coda/lei-e-il-prossimo \
+         ({:.2} s) {heard_phrase:.3}",
+        before.len() as f64 / 8000.0,
+        prompt.len() as f64 / 8000.0
+    );
+    assert!(
+        before.len() >= prompt.len() * 9 / 10,
+        "only {:.2} s of audio reached the caller before the operator (the phrase is {:.2} s)",
+        before.len() as f64 / 8000.0,
+        prompt.len() as f64 / 8000.0
+    );
+    assert!(
+        heard_phrase > 0.8,
+        "the caller did not hear `coda/lei-e-il-prossimo` before the operator \
+         (correlation {heard_phrase:.3})"
+    );
+    // Skip the first 300 ms of the bridge (jitter buffer start) and the last 200 ms.
+    let after = decode(&audio[bridge..]);
+    assert!(
+        after.len() > 8000 * 3,
+        "only {:.2} s of audio after the bridge",
+        after.len() as f64 / 8000.0
+    );
+    let talk = &after[2400..after.len() - 1600];
+    let (hz, level) = (dominant_hz(talk), rms(talk));
+    eprintln!("caller hears {hz} Hz at rms {level:.3} from the operator");
+    assert!(
+        level > 0.05,
+        "the caller hears (near) silence from the operator: rms {level:.4}"
+    );
+    assert!(
+        (hz - OPERATOR_HZ).abs() <= 15.0,
+        "the caller hears {hz} Hz, not the operator's {OPERATOR_HZ} Hz tone"
+    );
+
+    // The operator heard the caller: baresip's recording of the decoded audio.
+    let op_name = op1.name().to_string();
+    drop(op1);
+    let recordings: Vec<PathBuf> = fs::read_dir(rec.path())
+        .expect("read recording dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let dec = recordings
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("[{op_name}] no *-dec.wav recording: {recordings:?}"));
+    let got = read_recording(dec);
+    eprintln!(
+        "[{op_name}] recording {}: {:.2} s",
+        dec.display(),
+        got.len() as f64 / 8000.0
+    );
+    assert!(
+        got.len() > 8000 * 3,
+        "the operator's recording is only {:.2} s",
+        got.len() as f64 / 8000.0
+    );
+    let talk = &got[2400..got.len() - 1600];
+    let (hz, level) = (dominant_hz(talk), rms(talk));
+    eprintln!("operator hears {hz} Hz at rms {level:.3} from the caller");
+    assert!(
+        level > 0.05,
+        "the operator hears (near) silence from the caller: rms {level:.4}"
+    );
+    assert!(
+        (hz - CALLER_HZ).abs() <= 15.0,
+        "the operator hears {hz} Hz, not the caller's {CALLER_HZ} Hz tone"
+    );
+}
+
+#[test]
+fn operator_logs_in_with_a_feature_code() {
+    let centre = start_centre("queue-login", false, "{ring_timeout_ms: 8000}");
+    let mut op1 = start_operator(&centre, true, None);
+
+    let (mut caller, media) = place_call(&centre);
+    let call = centre.joined_call();
+    // Nobody is logged in: the caller waits, nobody is rung.
+    thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !centre.log().iter().any(|v| is(v, "ring", &call)),
+        "op1 was rung before logging in; queue log:\n{}",
+        centre.log_text()
+    );
+    assert_eq!(
+        event_position(&mut op1, "CALL_"),
+        None,
+        "op1's phone got a call before logging in; events: {:?}",
+        op1.event_types()
+    );
+
+    // *51 from the registered phone: answered, a confirmation, then the daemon hangs up.
+    let target = format!("sip:*51@{}", centre.daemon.sip);
+    let reply = op1.command(json!({"command": "dial", "params": target}));
+    assert_eq!(
+        reply.get("ok"),
+        Some(&Value::Bool(true)),
+        "baresip refused to dial {target}: {reply}"
+    );
+    let answered = op1
+        .wait_event("CALL_ESTABLISHED", Duration::from_secs(5))
+        .unwrap_or_else(|| {
+            panic!(
+                "the *51 call was not answered within 5 s; events: {:?}",
+                op1.event_types()
+            )
+        });
+    assert_eq!(
+        answered["direction"], "outgoing",
+        "the first established call is not *51: {answered}"
+    );
+    let closed = op1
+        .wait_event("CALL_CLOSED", Duration::from_secs(10))
+        .unwrap_or_else(|| {
+            panic!(
+                "the *51 call did not end by itself within 10 s; events: {:?}",
+                op1.event_types()
+            )
+        });
+    assert!(
+        closed["peeruri"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("*51"),
+        "the call that closed is not *51: {closed}"
+    );
+    assert!(
+        centre
+            .daemon
+            .wait_for_log("feature code", Duration::from_secs(2)),
+        "the daemon did not log `feature code`"
+    );
+    let line = centre
+        .daemon
+        .log()
+        .lines()
+        .find(|l| l.contains("feature code"))
+        .unwrap()
+        .to_string();
+    eprintln!("{line}");
+    assert!(
+        line.contains("done=true") && line.contains("op1") && line.contains("Login"),
+        "feature code not done for op1: {line}"
+    );
+    assert!(
+        centre.log().iter().any(|v| v["event"] == "operator_state"
+            && v["op"] == "op1"
+            && v["from"] == "logged_out"),
+        "no operator_state out of logged_out for op1; queue log:\n{}",
+        centre.log_text()
+    );
+
+    // Now the waiting caller is offered to op1 and connected: once the *51 call is over
+    // (the phone is not offered a call while it is still on the feature code).
+    wait_queue_call_established(&mut op1, Duration::from_secs(8), &centre);
+    let connected = centre.wait_log(Duration::from_secs(3), |v| is(v, "connected", &call));
+    assert!(
+        connected.is_some(),
+        "no `connected` for the waiting caller; queue log:\n{}",
+        centre.log_text()
+    );
+    let events = centre.events_of(&call);
+    let ring = events.iter().position(|e| e == "ring");
+    let conn = events.iter().position(|e| e == "connected");
+    assert!(
+        ring.is_some() && ring < conn,
+        "expected `ring` then `connected`: {events:?}"
+    );
+
+    thread::sleep(Duration::from_millis(500));
+    let bye = caller.transaction("BYE", None);
+    assert_eq!(bye.status(), Some(200), "caller's BYE:\n{}", bye.raw);
+    drop(media);
+    assert!(
+        op1.wait_event("CALL_CLOSED", Duration::from_secs(5))
+            .is_some(),
+        "op1's call did not close after the caller's BYE; events: {:?}",
+        op1.event_types()
+    );
+    assert!(
+        centre
+            .wait_log(Duration::from_secs(3), |v| is(v, "completed", &call))
+            .is_some(),
+        "no `completed`; queue log:\n{}",
+        centre.log_text()
+    );
+
+    // The phone was not offered a call while it was still on the feature code.
+    let closed_at = event_position(&mut op1, "CALL_CLOSED");
+    // An auto-answering baresip shows the daemon's INVITE as the offer it received.
+    let offered_at = event_position(&mut op1, "CALL_REMOTE_SDP(offer)");
+    assert!(
+        closed_at < offered_at,
+        "op1 was offered the queued caller while still on the *51 call; events: {:?}; \
+         queue log:\n{}",
+        op1.event_types(),
+        centre.log_text()
+    );
+}
+
+#[test]
+fn unanswered_operator_is_paused_and_caller_keeps_place() {
+    let centre = start_centre(
+        "queue-no-answer",
+        true,
+        "{ring_timeout_ms: 2000, max_no_answer: 1, retry_ms: 500}",
+    );
+    let mut op1 = start_operator(&centre, false, None);
+    assert!(
+        centre
+            .wait_log(Duration::from_secs(3), |v| {
+                v["event"] == "operator_state" && v["op"] == "op1" && v["to"] == "available"
+            })
+            .is_some(),
+        "auto_login: op1 is not available; queue log:\n{}",
+        centre.log_text()
+    );
+
+    let (mut caller, media) = place_call(&centre);
+    let call = centre.joined_call();
+    assert!(
+        op1.wait_event("CALL_INCOMING", Duration::from_secs(5))
+            .is_some(),
+        "op1's phone did not ring; events: {:?}; queue log:\n{}",
+        op1.event_types(),
+        centre.log_text()
+    );
+    let rang_at = Instant::now();
+    // Not answered: the daemon gives up after ring_timeout_ms and cancels.
+    assert!(
+        op1.wait_event("CALL_CLOSED", Duration::from_secs(5))
+            .is_some(),
+        "the unanswered offer was not withdrawn within 5 s; events: {:?}",
+        op1.event_types()
+    );
+    let withdrawn = rang_at.elapsed();
+    eprintln!("offer withdrawn after {withdrawn:?}");
+    assert!(
+        withdrawn >= Duration::from_millis(1500),
+        "the offer was withdrawn after {withdrawn:?}, before ring_timeout_ms (2 s)"
+    );
+    let no_answer = centre
+        .wait_log(Duration::from_secs(2), |v| is(v, "no_answer", &call))
+        .unwrap_or_else(|| panic!("no `no_answer`; queue log:\n{}", centre.log_text()));
+    assert_eq!(no_answer["op"], "op1", "no_answer: {no_answer}");
+    let paused = centre
+        .wait_log(Duration::from_secs(2), |v| {
+            v["event"] == "operator_state" && v["op"] == "op1" && v["to"] == "paused"
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "op1 was not paused after max_no_answer 1; queue log:\n{}",
+                centre.log_text()
+            )
+        });
+    eprintln!("paused: {paused}");
+    // The caller stays queued: past retry_ms nobody is rung (op1 is paused), the caller
+    // is not dropped or sent to the fallback, and its dialog is still up.
+    thread::sleep(Duration::from_millis(1500));
+    assert!(
+        op1.wait_event("CALL_INCOMING", Duration::from_millis(10))
+            .is_none(),
+        "the paused operator was rung again; events: {:?}",
+        op1.event_types()
+    );
+    let events = centre.events_of(&call);
+    assert_eq!(
+        events.iter().filter(|e| *e == "ring").count(),
+        1,
+        "expected exactly one offer: {events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e == "abandoned" || e == "overflow" || e == "completed"),
+        "the caller left the queue: {events:?}"
+    );
+    assert!(
+        caller.requests_seen().is_empty(),
+        "the daemon sent the caller {:?}",
+        caller.requests_seen()
+    );
+    let bye = caller.transaction("BYE", None);
+    assert_eq!(
+        bye.status(),
+        Some(200),
+        "the waiting caller's dialog:\n{}",
+        bye.raw
+    );
+    drop(media);
+    let abandoned = centre
+        .wait_log(Duration::from_secs(3), |v| is(v, "abandoned", &call))
+        .unwrap_or_else(|| {
+            panic!(
+                "no `abandoned` after the waiting caller hung up; queue log:\n{}",
+                centre.log_text()
+            )
+        });
+    assert!(
+        abandoned["wait_ms"].as_u64().is_some_and(|w| w >= 3000),
+        "abandoned: {abandoned}"
+    );
+
+    // The pause is the consequence of the unanswered offer: logged after it.
+    let log = centre.log();
+    let no_answer_at = log.iter().position(|v| is(v, "no_answer", &call));
+    let paused_at = log.iter().position(|v| v == &paused);
+    assert!(
+        no_answer_at < paused_at,
+        "`operator_state … paused` logged before `no_answer`:\n{}",
+        centre.log_text()
+    );
+}

@@ -707,8 +707,9 @@ fn caller_reaches_an_operator_and_audio_flows_both_ways() {
         );
     }
 
-    // The announcement starts with a marker bit (the player), and so does the bridge
-    // (the relay marks the new source): the last marker is where the operator begins.
+    // The announcement starts with a marker bit (the player), the music on hold after it
+    // starts another talk spurt, and so does the bridge (the relay marks the new
+    // source): the last marker is where the operator begins.
     let markers: Vec<usize> = audio
         .iter()
         .enumerate()
@@ -716,12 +717,23 @@ fn caller_reaches_an_operator_and_audio_flows_both_ways() {
         .map(|(i, _)| i)
         .collect();
     assert!(
-        (1..=2).contains(&markers.len()),
-        "expected the marker bit on the announcement's first packet and on the bridge's, \
-         got it at packets {markers:?} of {}",
+        markers.first() == Some(&0) && markers.len() >= 2,
+        "expected the marker bit on the announcement's first packet, on the music's and on \
+         the bridge's, got it at packets {markers:?} of {}",
         audio.len()
     );
     let bridge = *markers.last().unwrap();
+    // Between the announcement and the operator: the music on hold, from its first piece.
+    if markers.len() >= 3 {
+        let music = decode(&audio[markers[1]..bridge]);
+        let piece = read_wav(&prompt_path("attesa/musica-01"));
+        let m = similarity(&music, &piece);
+        eprintln!(
+            "music on hold: {:.2} s, correlation with attesa/musica-01 {m:.3}",
+            music.len() as f64 / 8000.0
+        );
+        assert!(m > 0.8, "the caller did not hear the music on hold: {m:.3}");
+    }
     eprintln!(
         "caller: {} packets, {bridge} before the bridge; first at {:?}, bridge at {:?} \
          (baresip established by {bridged_at:?})",

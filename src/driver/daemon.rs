@@ -71,6 +71,17 @@ struct CallCtx {
     /// A feature code to apply when this call (the operator's) ends: the operator is not
     /// offered a caller while still on the confirmation call.
     pending_feature: Option<(String, Feature)>,
+    /// Music on hold while waiting in a queue.
+    hold: Option<Hold>,
+}
+
+/// Where a waiting caller's music is: the piece playing (or to resume) and the token of
+/// what plays now (a piece, or an announcement that interrupted the music).
+#[derive(Debug, Clone, Copy)]
+struct Hold {
+    piece: usize,
+    token: u64,
+    announcing: bool,
 }
 
 pub struct Daemon {
@@ -90,8 +101,10 @@ pub struct Daemon {
     desk: Option<Desk>,
     local_host: String,
     feature_codes: crate::config::FeatureCodes,
-    /// Tokens for queue announcements, apart from the menus' own.
+    /// Tokens for queue announcements and music, apart from the menus' own.
     next_say_token: u64,
+    /// Music-on-hold pieces in order (`it/attesa/musica-NN`), shared by all callers.
+    music: Vec<Arc<Prompt>>,
 }
 
 impl Daemon {
@@ -113,7 +126,21 @@ impl Daemon {
             local_host: parts.local_host,
             feature_codes: parts.feature_codes,
             next_say_token: 1 << 40,
+            music: Vec::new(),
         }
+        .with_music()
+    }
+
+    /// Finds the music-on-hold pieces among the prompts.
+    fn with_music(mut self) -> Self {
+        let mut ids: Vec<&str> = self
+            .prompts
+            .ids()
+            .filter(|id| id.starts_with("it/attesa/musica-"))
+            .collect();
+        ids.sort();
+        self.music = ids.iter().filter_map(|id| self.prompts.get(id)).collect();
+        self
     }
 
     pub async fn serve(&mut self, mut inputs: Inputs, grace: Duration, watch: Duration) {
@@ -234,6 +261,9 @@ impl Daemon {
                 source,
             } => self.digit(now, call, digit, source),
             MediaEvent::PromptFinished { call, token } => {
+                if self.hold_finished(call, token) {
+                    return;
+                }
                 if let Some(logic) = self.logic(call) {
                     logic.prompt_finished(now, token);
                     self.run_logic(now, call);
@@ -326,6 +356,7 @@ impl Daemon {
                             caller,
                             source: Some(source),
                             pending_feature: None,
+                            hold: None,
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
@@ -544,6 +575,16 @@ impl Daemon {
                     .is_some_and(|d| d.join(now, call, &target));
             if joined {
                 tracing::info!(call = call.0, queue = %target, "caller queued");
+                if let Some(ctx) = self.calls.get_mut(&call)
+                    && !self.music.is_empty()
+                {
+                    ctx.hold = Some(Hold {
+                        piece: 0,
+                        token: 0,
+                        announcing: false,
+                    });
+                    self.play_hold(call);
+                }
             } else if let Some(i) = self.logic(call).and_then(Logic::menu_mut) {
                 i.handoff_failed(now);
                 self.run_logic(now, call);
@@ -560,6 +601,40 @@ impl Daemon {
         }
     }
 
+    /// Plays the waiting caller's current music piece.
+    fn play_hold(&mut self, call: CallId) {
+        let token = self.next_say_token;
+        self.next_say_token += 1;
+        let Some(ctx) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(h) = ctx.hold.as_mut() else { return };
+        h.token = token;
+        h.announcing = false;
+        let piece = self.music[h.piece % self.music.len()].clone();
+        self.workers[ctx.worker].send(Command::Play {
+            call,
+            prompts: vec![piece],
+            token,
+        });
+    }
+
+    /// A prompt of a waiting caller finished: the next music piece, or the music again
+    /// after an announcement. True when the token was the hold's.
+    fn hold_finished(&mut self, call: CallId, token: u64) -> bool {
+        let Some(h) = self.calls.get_mut(&call).and_then(|c| c.hold.as_mut()) else {
+            return false;
+        };
+        if h.token != token {
+            return token >= 1 << 40; // a stale hold token: nothing to do
+        }
+        if !h.announcing {
+            h.piece += 1;
+        }
+        self.play_hold(call);
+        true
+    }
+
     /// Carries out the desk's orders; true when there were any.
     fn run_desk(&mut self, now: Instant) -> bool {
         let mut any = false;
@@ -570,7 +645,8 @@ impl Daemon {
                 Order::HangUpLeg { leg } => self.endpoint.hangup(now, leg),
                 Order::HangUpCaller { caller } => self.endpoint.hangup(now, caller),
                 Order::Connect { caller, leg } => {
-                    if let Some(ctx) = self.calls.get(&caller) {
+                    if let Some(ctx) = self.calls.get_mut(&caller) {
+                        ctx.hold = None;
                         tracing::info!(
                             call = caller.0,
                             leg = leg.0,
@@ -580,10 +656,15 @@ impl Daemon {
                     }
                 }
                 Order::Say { caller, prompts } => {
-                    if let Some(ctx) = self.calls.get(&caller) {
+                    let token = self.next_say_token;
+                    self.next_say_token += 1;
+                    if let Some(ctx) = self.calls.get_mut(&caller) {
                         let prompts = resolve(&self.prompts, &prompts, None);
-                        let token = self.next_say_token;
-                        self.next_say_token += 1;
+                        // The music stops here and resumes at the same piece afterwards.
+                        if let Some(h) = ctx.hold.as_mut() {
+                            h.token = token;
+                            h.announcing = true;
+                        }
                         self.workers[ctx.worker].send(Command::Play {
                             call: caller,
                             prompts,
@@ -592,6 +673,9 @@ impl Daemon {
                     }
                 }
                 Order::Resume { caller, node } => {
+                    if let Some(ctx) = self.calls.get_mut(&caller) {
+                        ctx.hold = None;
+                    }
                     let resumed = self
                         .logic(caller)
                         .and_then(Logic::menu_mut)
@@ -672,6 +756,7 @@ impl Daemon {
                 caller: String::new(),
                 source: None,
                 pending_feature: None,
+                hold: None,
             },
         );
         if let Some(desk) = self.desk.as_mut() {

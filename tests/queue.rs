@@ -62,9 +62,13 @@ struct Centre {
 
 /// `queue` is the YAML flow mapping of `pensioni`'s settings.
 fn start_centre(name: &str, auto_login: bool, queue: &str) -> Centre {
+    start_centre_with_tree(name, auto_login, queue, TREE)
+}
+
+fn start_centre_with_tree(name: &str, auto_login: bool, queue: &str, tree_text: &str) -> Centre {
     let dir = tempfile::tempdir().expect("temp dir");
     let tree = dir.path().join("coda.yaml");
-    fs::write(&tree, TREE).expect("write tree");
+    fs::write(&tree, tree_text).expect("write tree");
     let entry = passwd_entry("op1", REALM, OP1_PASSWORD)
         .replace("queues: []", "queues: [pensioni]")
         .replace("auto_login: false", &format!("auto_login: {auto_login}"));
@@ -310,6 +314,30 @@ impl Caller {
                 .send(self.request("ACK", cseq, &ack_branch, None).as_bytes());
         }
         last
+    }
+
+    /// A key pressed, sent as SIP INFO `application/dtmf-relay`.
+    fn press(&mut self, key: char) -> SipMessage {
+        self.cseq += 1;
+        let cseq = self.cseq;
+        let branch = format!("z9hG4bK-info-{cseq}-{}", token());
+        let body = format!("Signal={key}\r\nDuration=160\r\n");
+        let text = self
+            .request("INFO", cseq, &branch, Some(&body))
+            .replace("application/sdp", "application/dtmf-relay");
+        self.sip.send(text.as_bytes());
+        let call_id = self.call_id.clone();
+        self.sip
+            .wait_response(
+                Duration::from_secs(5),
+                |m| {
+                    m.header("call-id") == Some(call_id.as_str())
+                        && m.cseq_number() == Some(cseq)
+                        && m.status().is_some_and(|s| s >= 200)
+                },
+                &mut self.seen,
+            )
+            .expect("a final response to INFO")
     }
 
     /// Requests the daemon sent us in this dialog (a BYE would show here).
@@ -1058,4 +1086,86 @@ fn unanswered_operator_is_paused_and_caller_keeps_place() {
         "`operator_state … paused` logged before `no_answer`:\n{}",
         centre.log_text()
     );
+}
+
+/// The exit flow: a node the caller reaches with the queue's exit key while keeping their
+/// place: "2" goes back to waiting, "1" leaves (here a goodbye; a ticket in a real tree).
+const EXIT_TREE: &str = "\
+name: coda con uscita
+start: coda
+nodes:
+  coda:
+    queue: {target: pensioni, fallback: bye}
+  uscita:
+    menu:
+      greeting: [cifra-1, cifra-2]
+      options:
+        \"1\": bye
+        \"2\": coda
+  bye:
+    hangup:
+      prompts: [arrivederci]
+";
+
+#[test]
+fn the_exit_key_keeps_the_place_until_the_caller_confirms() {
+    let centre = start_centre_with_tree(
+        "queue-exit",
+        false,
+        "{keys: {exit: '1', exit_node: uscita}}",
+        EXIT_TREE,
+    );
+    let (mut caller, media) = place_call(&centre);
+    let call = centre.joined_call();
+    // Nobody is logged in: the caller waits. "1" opens the exit flow…
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(caller.press('1').status(), Some(200));
+    centre
+        .wait_log(Duration::from_secs(3), |v| is(v, "exit_requested", &call))
+        .unwrap_or_else(|| panic!("no exit_requested; queue log:\n{}", centre.log_text()));
+    // …and "2" goes back to waiting, in the same place.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(caller.press('2').status(), Some(200));
+    centre
+        .wait_log(Duration::from_secs(3), |v| is(v, "exit_cancelled", &call))
+        .unwrap_or_else(|| panic!("no exit_cancelled; queue log:\n{}", centre.log_text()));
+    // "1" again, then "1" in the exit menu: the caller leaves the queue with a goodbye.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(caller.press('1').status(), Some(200));
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(caller.press('1').status(), Some(200));
+    // (Confirmed when the flow ends the call: after the goodbye, about 3 s.)
+    centre
+        .wait_log(Duration::from_secs(8), |v| is(v, "exit_confirmed", &call))
+        .unwrap_or_else(|| panic!("no exit_confirmed; queue log:\n{}", centre.log_text()));
+    let events = centre.events_of(&call);
+    assert!(
+        !events.iter().any(|e| e == "abandoned"),
+        "the caller was counted as abandoned: {events:?}"
+    );
+    // After the goodbye the daemon hangs up.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while !caller.requests_seen().iter().any(|r| r.starts_with("BYE")) && Instant::now() < deadline
+    {
+        let _ = caller.sip.recv_until(Instant::now() + Duration::from_millis(200)).map(|m| {
+            if !m.is_response() {
+                let resp = format!(
+                    "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+                    m.header("via").unwrap_or_default(),
+                    m.header("from").unwrap_or_default(),
+                    m.header("to").unwrap_or_default(),
+                    m.header("call-id").unwrap_or_default(),
+                    m.header("cseq").unwrap_or_default()
+                );
+                caller.sip.send(resp.as_bytes());
+            }
+            caller.seen.push(m);
+        });
+    }
+    assert!(
+        caller.requests_seen().iter().any(|r| r.starts_with("BYE")),
+        "the daemon did not hang up after the exit flow; seen {:?}",
+        caller.requests_seen()
+    );
+    drop(media);
 }

@@ -73,6 +73,17 @@ struct CallCtx {
     pending_feature: Option<(String, Feature)>,
     /// Music on hold while waiting in a queue.
     hold: Option<Hold>,
+    /// Waiting in a queue (keys go to the queue), or in the queue's exit flow (keys go
+    /// to the menu, the place is kept).
+    queued: Queued,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Queued {
+    #[default]
+    No,
+    Waiting,
+    Exiting,
 }
 
 /// Where a waiting caller's music is: the piece playing (or to resume) and the token of
@@ -283,7 +294,11 @@ impl Daemon {
         match ctx.merger.offer(now, source, digit) {
             Some(d) => {
                 tracing::info!(call = call.0, digit = %d, source = ?source, "dtmf");
-                if let Some(logic) = ctx.logic.as_mut() {
+                if ctx.queued == Queued::Waiting {
+                    if let Some(desk) = self.desk.as_mut() {
+                        desk.caller_key(now, call, d.as_char());
+                    }
+                } else if let Some(logic) = ctx.logic.as_mut() {
                     logic.digit(now, d.as_char());
                     self.run_logic(now, call);
                 }
@@ -357,6 +372,7 @@ impl Daemon {
                             source: Some(source),
                             pending_feature: None,
                             hold: None,
+                            queued: Queued::No,
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
@@ -567,6 +583,27 @@ impl Daemon {
         if hangup {
             self.endpoint.hangup(now, call);
         }
+        let exiting = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.queued == Queued::Exiting);
+        if exiting && (hangup || !handoffs.is_empty()) {
+            let back_to_queue = handoffs.iter().any(|(k, _)| *k == HandoffKind::Queue);
+            if let Some(desk) = self.desk.as_mut() {
+                if back_to_queue {
+                    desk.exit_cancelled(now, call);
+                } else {
+                    desk.exit_confirmed(now, call);
+                }
+            }
+            if back_to_queue {
+                // Back to waiting, in the place the caller had.
+                handoffs.retain(|(k, _)| *k != HandoffKind::Queue);
+                self.start_waiting(call);
+            } else if let Some(ctx) = self.calls.get_mut(&call) {
+                ctx.queued = Queued::No;
+            }
+        }
         for (kind, target) in handoffs {
             let joined = kind == HandoffKind::Queue
                 && self
@@ -575,16 +612,7 @@ impl Daemon {
                     .is_some_and(|d| d.join(now, call, &target));
             if joined {
                 tracing::info!(call = call.0, queue = %target, "caller queued");
-                if let Some(ctx) = self.calls.get_mut(&call)
-                    && !self.music.is_empty()
-                {
-                    ctx.hold = Some(Hold {
-                        piece: 0,
-                        token: 0,
-                        announcing: false,
-                    });
-                    self.play_hold(call);
-                }
+                self.start_waiting(call);
             } else if let Some(i) = self.logic(call).and_then(Logic::menu_mut) {
                 i.handoff_failed(now);
                 self.run_logic(now, call);
@@ -598,6 +626,25 @@ impl Daemon {
                 let tree = i.tree();
                 metrics.count_node(&tree.name, tree.id(node), stat);
             }
+        }
+    }
+
+    /// The caller waits in a queue: keys go to the queue, music plays (resuming where it
+    /// was after an exit flow).
+    fn start_waiting(&mut self, call: CallId) {
+        let has_music = !self.music.is_empty();
+        let Some(ctx) = self.calls.get_mut(&call) else {
+            return;
+        };
+        ctx.queued = Queued::Waiting;
+        if has_music {
+            let piece = ctx.hold.map_or(0, |h| h.piece);
+            ctx.hold = Some(Hold {
+                piece,
+                token: 0,
+                announcing: false,
+            });
+            self.play_hold(call);
         }
     }
 
@@ -647,6 +694,7 @@ impl Daemon {
                 Order::Connect { caller, leg } => {
                     if let Some(ctx) = self.calls.get_mut(&caller) {
                         ctx.hold = None;
+                        ctx.queued = Queued::No;
                         tracing::info!(
                             call = caller.0,
                             leg = leg.0,
@@ -672,9 +720,32 @@ impl Daemon {
                         });
                     }
                 }
+                Order::Exit { caller, node } => {
+                    if let Some(ctx) = self.calls.get_mut(&caller) {
+                        ctx.queued = Queued::Exiting;
+                        // The music stops; `hold` keeps its piece for the way back.
+                        if let Some(h) = ctx.hold.as_mut() {
+                            h.token = 0;
+                        }
+                    }
+                    let started = self
+                        .logic(caller)
+                        .and_then(Logic::menu_mut)
+                        .is_some_and(|i| i.resume_at(now, &node));
+                    if started {
+                        self.run_logic(now, caller);
+                    } else {
+                        tracing::warn!(call = caller.0, %node, "queue exit flow at an unknown node");
+                        if let Some(desk) = self.desk.as_mut() {
+                            desk.exit_cancelled(now, caller);
+                        }
+                        self.start_waiting(caller);
+                    }
+                }
                 Order::Resume { caller, node } => {
                     if let Some(ctx) = self.calls.get_mut(&caller) {
                         ctx.hold = None;
+                        ctx.queued = Queued::No;
                     }
                     let resumed = self
                         .logic(caller)
@@ -757,6 +828,7 @@ impl Daemon {
                 source: None,
                 pending_feature: None,
                 hold: None,
+                queued: Queued::No,
             },
         );
         if let Some(desk) = self.desk.as_mut() {

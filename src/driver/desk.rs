@@ -25,6 +25,9 @@ pub enum Order {
     },
     /// The caller leaves the queue for this menu node.
     Resume { caller: CallId, node: String },
+    /// The caller pressed the exit key: run the menu's exit flow at this node, keeping
+    /// their place until `exit_confirmed` / `exit_cancelled`.
+    Exit { caller: CallId, node: String },
     /// End the caller's call (their operator hung up).
     HangUpCaller { caller: CallId },
 }
@@ -94,6 +97,23 @@ impl Desk {
         let _ = self
             .acd
             .operator_unregistered(now, &OperatorId(user.to_owned()));
+    }
+
+    /// A key a waiting caller pressed. True when it starts the exit flow.
+    pub fn caller_key(&mut self, now: Instant, caller: CallId, key: char) -> bool {
+        self.acd
+            .caller_requested_exit(now, caller, key)
+            .unwrap_or(false)
+    }
+
+    /// The exit flow went back to waiting: the caller keeps their place.
+    pub fn exit_cancelled(&mut self, now: Instant, caller: CallId) {
+        let _ = self.acd.caller_exit_cancelled(now, caller);
+    }
+
+    /// The exit flow completed (a request left, a goodbye): the caller leaves the queue.
+    pub fn exit_confirmed(&mut self, now: Instant, caller: CallId) {
+        let _ = self.acd.caller_exit_confirmed(now, caller);
     }
 
     /// An operator's feature code: log in, log out, pause, resume. False if refused.
@@ -253,8 +273,15 @@ impl Desk {
                 caller: call,
                 node: target_node,
             }),
-            // Keys while waiting are not wired to callers yet: nothing asks for this.
-            queue::Event::ExitRequested { .. } => {}
+            queue::Event::ExitRequested {
+                call, target_node, ..
+            } => match target_node {
+                Some(node) => self.orders.push(Order::Exit { caller: call, node }),
+                // An exit key with no exit flow configured: back to waiting at once.
+                None => {
+                    let _ = self.acd.caller_exit_cancelled(Instant::now(), call);
+                }
+            },
         }
     }
 }

@@ -139,9 +139,9 @@ impl Uac {
              a=sendrecv\r\n",
             port = self.calls[i].rtp_port
         );
-        let to = format!("<sip:ivr@{}>", self.target);
+        let to = format!("<sip:test@{}>", self.target);
         let msg = format!(
-            "INVITE sip:ivr@{target} SIP/2.0\r\n{common}Contact: <sip:load@{local}>\r\n\
+            "INVITE sip:test@{target} SIP/2.0\r\n{common}Contact: <sip:load@{local}>\r\n\
              Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             target = self.target,
             common = self.common(i, "INVITE", 1, "inv", &to),
@@ -164,7 +164,7 @@ impl Uac {
         let (uri, branch) = if two_xx {
             (self.calls[i].contact.clone(), "ack")
         } else {
-            (format!("sip:ivr@{}", self.target), "inv")
+            (format!("sip:test@{}", self.target), "inv")
         };
         let msg = format!(
             "ACK {uri} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
@@ -286,7 +286,7 @@ impl Uac {
                         let s = v.as_str();
                         Some(s[s.find('<')? + 1..s.find('>')?].to_owned())
                     })
-                    .unwrap_or_else(|| format!("sip:ivr@{}", self.target));
+                    .unwrap_or_else(|| format!("sip:test@{}", self.target));
                 let c = &mut self.calls[i];
                 c.to = to.clone();
                 c.contact = contact;

@@ -134,6 +134,7 @@ impl TestLine {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start a virtual clock at a real instant
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 //! The admin subcommands through the built binary: `check` (a tree written here, a broken
 //! one, and every file in `ivr-trees/`), `schema`, `say`, `simulate --keys` and `graph`.
 //! Each runs from the repository root, where `prompts/` is.
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -6,6 +6,7 @@
 //! The caller is literal SIP from a Rust socket; its SDP points at a UDP socket of the
 //! test, which counts the daemon's RTP in each phase. The greeting (~7 s) is still
 //! playing through the whole exchange (~2 s), so RTP stops only because of the hold.
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 // This crate uses no sipp: the shared harness re-exports it all the same.
 #[allow(unused_imports)]

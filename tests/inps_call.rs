@@ -3,6 +3,7 @@
 //! digits from sipp's pcaps and reaches the automatic answer with the next pension
 //! payment date. The keys depend on whether operators are on duty right now (Europe/Rome),
 //! which the test works out from the tree's own schedule.
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! Every menu in `ivr-trees/` loads with no error and no warning against the real prompt
 //! library, and scripted calls through the INPS portal (`ivr-trees/inps.yaml`) hear
 //! exactly the prompts they should, in virtual time (no sleeps).
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 use centralino::ivr::interp::{Action, CallContext, Interp};
 use centralino::ivr::tree::{self, PromptCatalog, Tree};

@@ -4,6 +4,7 @@
 //!
 //! Literal REGISTERs over UDP check the challenge itself and that one operator's
 //! credentials cannot register another operator's address.
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 // This crate uses no sipp: the shared harness re-exports it all the same.
 #[allow(unused_imports)]

@@ -6,6 +6,7 @@
 //! Callers are literal SIP over UDP; each one's SDP points at a UDP socket of the test,
 //! whose RTP (G.711) is decoded and correlated with the prompt WAVs to tell which prompt
 //! was heard. Keys are pressed with SIP INFO (`application/dtmf-relay`).
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 // This crate uses no sipp: the shared harness re-exports it all the same.
 #[allow(unused_imports)]

@@ -5,6 +5,7 @@
 //! One caller is literal SIP from a Rust socket (so the test decides when, or whether, to
 //! answer the daemon's BYE), the other is sipp (`tests/sipp/uac_wait_bye.xml`), which
 //! passes only if the daemon's BYE reaches it.
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 mod common;
 

@@ -7,6 +7,7 @@
 //!
 //! Needs sipp (`apt-get install sip-tester`) and root for sipp's pcap replay of RFC 4733
 //! digits; a missing sipp fails the tests (it never passes them silently).
+#![allow(clippy::disallowed_methods)] // real-peer tests wait on real processes and clocks
 
 mod common;
 

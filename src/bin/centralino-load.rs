@@ -6,6 +6,7 @@
 //! continuity, and optionally the RFC 4733 key → next prompt latency. Sockets are
 //! sharded over a few epoll threads (no per-call thread or timer). Stops by itself after
 //! ramp + hold + drain.
+#![allow(clippy::disallowed_methods)] // a load generator measures real time
 
 #[path = "centralino_load/rtp.rs"]
 mod rtp;

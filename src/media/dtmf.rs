@@ -253,6 +253,7 @@ impl DtmfMerger {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start a virtual clock at a real instant
 mod tests {
     use super::*;
 

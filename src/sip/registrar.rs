@@ -624,4 +624,5 @@ fn with_expires(raw: &str, uri: &str, secs: u64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start a virtual clock at a real instant
 mod tests;

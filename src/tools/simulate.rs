@@ -518,6 +518,7 @@ pub fn run(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start a virtual clock at a real instant
 mod tests {
     use super::*;
     use crate::ivr::tree::{PromptCatalog, load_str};

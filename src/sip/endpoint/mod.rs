@@ -6,6 +6,7 @@ mod refer;
 mod register;
 mod requests;
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start a virtual clock at a real instant
 mod tests;
 mod uac;
 

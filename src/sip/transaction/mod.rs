@@ -266,6 +266,7 @@ fn backoff(interval: Duration, cfg: &TimerConfig, cap: bool) -> Duration {
 
 /// Virtual-time harness shared by the machines' tests.
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start a virtual clock at a real instant
 mod harness {
     use super::{Transaction, TxEvent};
     use bytes::Bytes;

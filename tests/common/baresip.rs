@@ -87,6 +87,8 @@ pub struct BaresipAccount {
     pub regint: u32,
     /// `answermode=auto`: answer INVITEs at once.
     pub auto_answer: bool,
+    /// The phone's microphone: a sine tone at this frequency (Hz).
+    pub tone_hz: f64,
 }
 
 impl BaresipAccount {
@@ -97,6 +99,7 @@ impl BaresipAccount {
             registrar,
             regint: 60,
             auto_answer: true,
+            tone_hz: 440.0,
         }
     }
 
@@ -174,7 +177,7 @@ impl Baresip {
             let ctrl: SocketAddr = format!("{LOOPBACK}:{ctrl_port}").parse().unwrap();
             let rtp = RtpBlock::claim();
             let tone = dir.path().join("tone.wav");
-            write_tone_wav(&tone, BARESIP_TONE_SECONDS, 440.0);
+            write_tone_wav(&tone, BARESIP_TONE_SECONDS, account.tone_hz);
             fs::write(
                 dir.path().join("config"),
                 config_text(sip, ctrl, &rtp, &tone, record_dir),

@@ -22,6 +22,7 @@
 #![allow(dead_code)]
 
 mod baresip;
+pub mod centre;
 mod daemon;
 mod logs;
 mod ports;

@@ -209,6 +209,17 @@ fn caller_reaches_an_operator_and_audio_flows_both_ways() {
         path.contains("coda"),
         "X-Centralino-Path lacks `coda`: {path}"
     );
+    let waited = header_line(&invite, "X-Centralino-Waited")
+        .unwrap_or_else(|| panic!("no X-Centralino-Waited in the INVITE:\n{invite}"));
+    let secs: u64 = waited
+        .rsplit(':')
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("X-Centralino-Waited is not seconds: {waited}"));
+    assert!(
+        secs < 10,
+        "X-Centralino-Waited {secs} s for a caller rung at once"
+    );
 
     // The queue log tells the story in order.
     assert!(

@@ -76,6 +76,8 @@ struct CallCtx {
     /// Waiting in a queue (keys go to the queue), or in the queue's exit flow (keys go
     /// to the menu, the place is kept).
     queued: Queued,
+    /// When the caller first joined a queue (transfers keep it): the time waited.
+    queued_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -373,6 +375,7 @@ impl Daemon {
                             pending_feature: None,
                             hold: None,
                             queued: Queued::No,
+                            queued_at: None,
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
@@ -410,6 +413,9 @@ impl Daemon {
                         tracing::info!(call = caller.0, queue = %target, "caller transferred");
                         self.workers[worker].send(Command::Unbridge { call: caller });
                         self.endpoint.refer_result(now, call, 200);
+                        // Waiting again (music, keys to the queue), the time already
+                        // waited kept.
+                        self.start_waiting(caller);
                     }
                     None => self.endpoint.refer_result(now, call, 404),
                 }
@@ -637,6 +643,7 @@ impl Daemon {
             return;
         };
         ctx.queued = Queued::Waiting;
+        ctx.queued_at.get_or_insert_with(Instant::now);
         if has_music {
             let piece = ctx.hold.map_or(0, |h| h.piece);
             ctx.hold = Some(Hold {
@@ -775,10 +782,8 @@ impl Daemon {
             return;
         };
         let (worker, number, dialled) = (ctx.worker, ctx.caller.clone(), ctx.dialled.clone());
-        let path = ctx
-            .logic
-            .as_ref()
-            .and_then(Logic::menu)
+        let menu = ctx.logic.as_ref().and_then(Logic::menu);
+        let path = menu
             .map(|i| {
                 i.path()
                     .iter()
@@ -787,6 +792,14 @@ impl Daemon {
                     .join(">")
             })
             .unwrap_or_default();
+        // What the caller typed in the menu (a practice number…), for the operator's screen.
+        let mut vars: Vec<String> = menu
+            .map(|i| i.vars().iter().map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_default();
+        vars.sort();
+        let waited = ctx
+            .queued_at
+            .map_or(0, |t| now.saturating_duration_since(t).as_secs());
         let (Some((target, flow)), Some((port, socket))) = (contact, self.ports.allocate()) else {
             tracing::info!(operator = %op.0, "operator cannot be called (no phone or no port)");
             if let Some(desk) = self.desk.as_mut() {
@@ -803,10 +816,16 @@ impl Daemon {
                 from_display: Some("INPS".into()),
                 flow,
                 rtp_port: port,
-                headers: vec![
-                    ("X-Centralino-Dialled".into(), dialled),
-                    ("X-Centralino-Path".into(), path),
-                ],
+                headers: [
+                    ("X-Centralino-Dialled", dialled),
+                    ("X-Centralino-Path", path),
+                    ("X-Centralino-Vars", vars.join(";")),
+                    ("X-Centralino-Waited", waited.to_string()),
+                ]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             },
         );
         // The INVITE leaves when the loop pumps: the worker has the socket before any
@@ -829,6 +848,7 @@ impl Daemon {
                 pending_feature: None,
                 hold: None,
                 queued: Queued::No,
+                queued_at: None,
             },
         );
         if let Some(desk) = self.desk.as_mut() {

@@ -139,7 +139,7 @@ impl Call {
                 Action::Hangup => Heard::Hangup,
                 Action::TestLine => Heard::TestLine,
                 // These walks offer no services: the interpreter never hands off.
-                Action::Handoff { kind, target } => {
+                Action::Handoff { kind, target, .. } => {
                     panic!("unexpected hand-off to {} {target}", kind.name())
                 }
             });

@@ -579,7 +579,11 @@ impl Daemon {
                 }
                 Do::Stop => self.workers[worker].send(Command::Stop { call }),
                 Do::Hangup => hangup = true,
-                Do::Handoff { kind, target } => handoffs.push((kind, target)),
+                Do::Handoff {
+                    kind,
+                    target,
+                    priority,
+                } => handoffs.push((kind, target, priority)),
             }
         }
         Self::collect_stats(&mut self.metrics, logic);
@@ -594,7 +598,7 @@ impl Daemon {
             .get(&call)
             .is_some_and(|c| c.queued == Queued::Exiting);
         if exiting && (hangup || !handoffs.is_empty()) {
-            let back_to_queue = handoffs.iter().any(|(k, _)| *k == HandoffKind::Queue);
+            let back_to_queue = handoffs.iter().any(|(k, ..)| *k == HandoffKind::Queue);
             if let Some(desk) = self.desk.as_mut() {
                 if back_to_queue {
                     desk.exit_cancelled(now, call);
@@ -604,18 +608,18 @@ impl Daemon {
             }
             if back_to_queue {
                 // Back to waiting, in the place the caller had.
-                handoffs.retain(|(k, _)| *k != HandoffKind::Queue);
+                handoffs.retain(|(k, ..)| *k != HandoffKind::Queue);
                 self.start_waiting(call);
             } else if let Some(ctx) = self.calls.get_mut(&call) {
                 ctx.queued = Queued::No;
             }
         }
-        for (kind, target) in handoffs {
+        for (kind, target, priority) in handoffs {
             let joined = kind == HandoffKind::Queue
                 && self
                     .desk
                     .as_mut()
-                    .is_some_and(|d| d.join(now, call, &target));
+                    .is_some_and(|d| d.join(now, call, &target, priority));
             if joined {
                 tracing::info!(call = call.0, queue = %target, "caller queued");
                 self.start_waiting(call);

@@ -81,9 +81,9 @@ impl Desk {
     }
 
     /// A caller's menu handed them to `queue`. `false`: no such queue.
-    pub fn join(&mut self, now: Instant, caller: CallId, queue: &str) -> bool {
+    pub fn join(&mut self, now: Instant, caller: CallId, queue: &str, priority: i32) -> bool {
         self.acd
-            .caller_joined(now, caller, &QueueId(queue.to_owned()), 0)
+            .caller_joined(now, caller, &QueueId(queue.to_owned()), priority)
             .is_ok()
     }
 

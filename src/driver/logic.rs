@@ -18,6 +18,7 @@ pub enum Do {
     Handoff {
         kind: HandoffKind,
         target: String,
+        priority: i32,
     },
     Stop,
     Hangup,
@@ -108,8 +109,16 @@ impl Logic {
                     }
                     interp::Action::Stop => return Some(Do::Stop),
                     interp::Action::Hangup => return Some(Do::Hangup),
-                    interp::Action::Handoff { kind, target } => {
-                        return Some(Do::Handoff { kind, target });
+                    interp::Action::Handoff {
+                        kind,
+                        target,
+                        priority,
+                    } => {
+                        return Some(Do::Handoff {
+                            kind,
+                            target,
+                            priority,
+                        });
                     }
                     interp::Action::TestLine => {
                         let mut line = TestLine::new();

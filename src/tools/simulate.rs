@@ -294,7 +294,7 @@ impl<'t> Simulator<'t> {
                     self.end();
                 }
                 // The simulator offers no services, so the interpreter never hands off.
-                Action::Handoff { kind, target } => {
+                Action::Handoff { kind, target, .. } => {
                     self.out.push(format!("[passa a {} {target}]", kind.name()));
                     self.end();
                 }

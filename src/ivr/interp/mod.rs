@@ -42,7 +42,11 @@ pub enum Action {
     /// Hand the call to a service the driver offers (`Interp::offer`): a queue, the
     /// ticket desk… The interpreter waits; the driver later calls `handoff_failed` or
     /// `resume_at` if the call comes back to the menu.
-    Handoff { kind: HandoffKind, target: String },
+    Handoff {
+        kind: HandoffKind,
+        target: String,
+        priority: i32,
+    },
     /// End the call.
     Hangup,
 }
@@ -402,6 +406,7 @@ impl Interp {
                 Node::Handoff {
                     kind,
                     target,
+                    priority,
                     fallback,
                 } => {
                     if self.offered.contains(kind) {
@@ -411,6 +416,7 @@ impl Interp {
                         self.actions.push_back(Action::Handoff {
                             kind: *kind,
                             target: target.clone(),
+                            priority: *priority,
                         });
                     } else {
                         // A service not offered here: say so and follow the fallback.

@@ -443,6 +443,7 @@ impl<'a, 'd> Compiler<'a, 'd> {
         Some(Node::Handoff {
             kind,
             target: h.target.clone(),
+            priority: h.priority.unwrap_or(0),
             fallback: self.opt_ref(&h.fallback).ok()?,
         })
     }

@@ -70,6 +70,7 @@ pub enum Node {
     Handoff {
         kind: HandoffKind,
         target: String,
+        priority: i32,
         fallback: Option<NodeId>,
     },
     Hangup {

@@ -240,6 +240,9 @@ pub struct Language {
 pub struct Handoff {
     /// Queue or section name, ticket section, service, or number.
     pub target: String,
+    /// Queues only: callers with a higher priority wait ahead of lower ones (default 0),
+    /// e.g. a menu branch for urgent cases.
+    pub priority: Option<i32>,
     #[schemars(with = "Option<String>")]
     pub fallback: Option<NodeRef>,
 }

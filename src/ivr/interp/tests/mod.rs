@@ -149,7 +149,11 @@ impl Call {
                 Action::Stop => "stop".into(),
                 Action::TestLine => "test_line".into(),
                 Action::Hangup => "hangup".into(),
-                Action::Handoff { kind, target } => format!("handoff {} {target}", kind.name()),
+                Action::Handoff {
+                    kind,
+                    target,
+                    priority,
+                } => format!("handoff {} {target} priority {priority}", kind.name()),
             };
             self.transcript.push(format!("  {line}"));
             self.out.push(line);

@@ -628,7 +628,7 @@ nodes:
 fn an_offered_queue_takes_the_call_and_can_send_it_back() {
     use crate::ivr::tree::HandoffKind;
     let mut c = Call::offering(QUEUE_TREE, ctx(monday_morning()), &[HandoffKind::Queue]);
-    assert_eq!(c.actions(), ["handoff queue pensioni"]);
+    assert_eq!(c.actions(), ["handoff queue pensioni priority 0"]);
     // Keys while queued are the queue's business, not the menu's.
     c.key('1');
     assert!(c.actions().is_empty());
@@ -647,4 +647,15 @@ fn a_queue_that_cannot_take_the_call_falls_back() {
     assert_eq!(c.actions(), ["play it/sistema/non-disponibile"]);
     c.finish_prompt();
     assert_eq!(c.actions(), ["play it/a"]);
+}
+
+#[test]
+fn a_queue_node_carries_its_priority() {
+    use crate::ivr::tree::HandoffKind;
+    let tree = QUEUE_TREE.replace(
+        "      target: pensioni\n",
+        "      target: pensioni\n      priority: 5\n",
+    );
+    let mut c = Call::offering(&tree, ctx(monday_morning()), &[HandoffKind::Queue]);
+    assert_eq!(c.actions(), ["handoff queue pensioni priority 5"]);
 }

@@ -27,6 +27,9 @@ pub struct Sipp {
     tcp: bool,
     vars: Vec<(String, String)>,
     service: String,
+    /// Calls to place (`-m`) and new calls per second (`-r`).
+    calls: u32,
+    rate: u32,
     kill_after: Duration,
 }
 
@@ -51,6 +54,8 @@ impl Sipp {
             vars: Vec::new(),
             // The daemon's DTMF test line answers this number (config `ivr.test_line`).
             service: "test".to_string(),
+            calls: 1,
+            rate: 10,
             kill_after: Duration::from_secs(40),
         }
     }
@@ -58,6 +63,13 @@ impl Sipp {
     /// Use TCP (`-t t1`: one connection).
     pub fn tcp(mut self) -> Sipp {
         self.tcp = true;
+        self
+    }
+
+    /// Places `calls` calls at `rate` new calls per second (default: one call).
+    pub fn calls(mut self, calls: u32, rate: u32) -> Sipp {
+        self.calls = calls;
+        self.rate = rate;
         self
     }
 
@@ -120,7 +132,8 @@ impl Sipp {
             .arg("-sf")
             .arg(&scenario)
             .args(["-i", LOOPBACK, "-mi", LOOPBACK, "-bind_local"])
-            .args(["-m", "1", "-timeout", "30s", "-timeout_error"])
+            .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()])
+            .args(["-timeout", "30s", "-timeout_error"])
             .arg("-trace_err")
             .arg("-error_file")
             .arg(&errors)

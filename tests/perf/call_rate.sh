@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Call set-up rate benchmark (docs/performance.md): builds release, starts the daemon on
+# the DTMF test line, and for each rate runs sipp's answer-and-BYE scenario
+# (tests/sipp/uac_answer_bye.xml) for DURATION seconds, RUNS times; prints the success
+# ratio, the daemon's CPU and RSS per run. sipp and the daemon share this machine.
+#
+#   tests/perf/call_rate.sh                              # RATES="500 1000 2000 3500 5000"
+#   RATES="3500" DURATION=45 RUNS=3 tests/perf/call_rate.sh
+#   TARGET=127.0.0.1:5060 tests/perf/call_rate.sh        # another SIP server, same load
+#
+# Knobs: RATES, DURATION (s), RUNS, SIP_PORT, RTP_PORTS, TARGET (skip starting ours).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RATES=${RATES:-"500 1000 2000 3500 5000"}
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-1}
+SIP_PORT=${SIP_PORT:-25070}
+RTP_PORTS=${RTP_PORTS:-10000-29999}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+command -v sipp >/dev/null || { echo "sipp not found: apt-get install sip-tester" >&2; exit 1; }
+ulimit -n "$(ulimit -Hn)"
+
+DPID=""
+if [ -z "${TARGET:-}" ]; then
+  cargo build --release --bins --quiet
+  TARGET="127.0.0.1:$SIP_PORT"
+  "$TARGET_DIR/release/centralino" run --sip-listen "$TARGET" --rtp-ports "$RTP_PORTS" \
+      >"${TMPDIR:-/tmp}/call_rate_daemon.log" 2>&1 &
+  DPID=$!
+  trap 'kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do ss -Hlun "sport = :$SIP_PORT" | grep -q . && break; sleep 0.1; done
+fi
+
+SCENARIO="$PWD/tests/sipp/uac_answer_bye.xml"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+
+printf '| rate/s | run | calls | failed | failed %% | daemon CPU %% | RSS MiB |\n|---|---|---|---|---|---|---|\n'
+for rate in $RATES; do
+  for run in $(seq "$RUNS"); do
+    calls=$((rate * DURATION))
+    work=$(mktemp -d)
+    [ -n "$DPID" ] && t0=$(cpu_ticks "$DPID") && w0=$(date +%s.%N)
+    (cd "$work" && timeout $((DURATION + 60)) sipp "$TARGET" -sf "$SCENARIO" -s test \
+        -i 127.0.0.1 -mi 127.0.0.1 -bind_local -r "$rate" -m "$calls" -l $((rate * 2)) \
+        -buff_size 4194304 -timeout $((DURATION + 30))s -nostdin -trace_stat -stf stat.csv \
+        >/dev/null 2>&1) || true
+    cpu="n/a"; rss="n/a"
+    if [ -n "$DPID" ]; then
+      t1=$(cpu_ticks "$DPID"); w1=$(date +%s.%N)
+      cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v w0="$w0" -v w1="$w1" 'BEGIN{printf "%.0f", (b-a)/hz/(w1-w0)*100}')
+      rss=$(awk -v k="$(rss_kib "$DPID")" 'BEGIN{printf "%.1f", k/1024}')
+    fi
+    # sipp's statistics CSV: the last line's cumulative successful and failed calls.
+    last=$(tail -n 1 "$work"/*.csv 2>/dev/null || true)
+    header=$(head -n 1 "$work"/*.csv 2>/dev/null || true)
+    col() { echo "$header" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
+    ok=$(echo "$last" | cut -d';' -f"$(col SuccessfulCall\(C\))" 2>/dev/null || echo 0)
+    failed=$(echo "$last" | cut -d';' -f"$(col FailedCall\(C\))" 2>/dev/null || echo 0)
+    total=$((ok + failed))
+    pct=$(awk -v f="$failed" -v t="$total" 'BEGIN{ if (t>0) printf "%.2f", f*100/t; else print "n/a"}')
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$run" "$total" "$failed" "$pct" "$cpu" "$rss"
+    rm -rf "$work"
+  done
+done

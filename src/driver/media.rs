@@ -377,13 +377,23 @@ impl Worker {
                 });
             }
             if let Some(peer) = s.peer {
-                self.forward(slot, peer, &hdr, len);
+                // Where the payload sits in `self.packet` (padding excluded), so the relay
+                // does not parse the packet a second time.
+                let start = payload.as_ptr() as usize - self.packet.as_ptr() as usize;
+                let body = start..start + payload.len();
+                self.forward(slot, peer, &hdr, body);
             }
         }
     }
 
     /// Sends one received packet (still in `self.packet`) out of the bridged leg.
-    fn forward(&mut self, slot: usize, peer: CallId, hdr: &RtpHeader, len: usize) {
+    fn forward(
+        &mut self,
+        slot: usize,
+        peer: CallId,
+        hdr: &RtpHeader,
+        body: std::ops::Range<usize>,
+    ) {
         let Some(&peer_slot) = self.by_call.get(&peer) else {
             return;
         };
@@ -396,9 +406,7 @@ impl Worker {
         if !to.direction.sends() {
             return; // the other leg is on hold
         }
-        let Ok((_, payload)) = RtpHeader::parse(&self.packet[..len]) else {
-            return;
-        };
+        let payload = &self.packet[body];
         let mut out = [0u8; 1500];
         if let Some(n) = s
             .relay

@@ -55,8 +55,12 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         }
     }
     let catalog = PromptCatalog::new(prompts.ids());
-    let trees =
-        trees::Trees::load(cfg.ivr.tree.clone(), catalog).map_err(|e| StartError::Tree(e.0))?;
+    let trees = trees::Trees::load(
+        cfg.ivr.tree.clone(),
+        catalog,
+        cfg.queues.keys().cloned().collect(),
+    )
+    .map_err(|e| StartError::Tree(e.0))?;
 
     let listen = cfg.sip.listen;
     let listen_err = |source| StartError::Listen {

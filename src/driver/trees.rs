@@ -2,7 +2,7 @@
 //! a valid tree replaces the current one, and calls keep the `Arc<Tree>` they started
 //! with. Triggered by SIGHUP and by a change of the file's modification time.
 
-use crate::ivr::tree::{self, PromptCatalog, Tree};
+use crate::ivr::tree::{self, HandoffKind, Node, PromptCatalog, Tree};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,6 +14,7 @@ pub struct Trees {
     pub version: u64,
     /// Modification time of the file as last seen (loaded or refused).
     seen: Option<SystemTime>,
+    queues: Vec<String>,
 }
 
 /// Why the daemon could not start with its tree.
@@ -23,13 +24,19 @@ pub struct TreeErrors(pub String);
 impl Trees {
     /// Loads the tree at start. A missing file is not an error (calls get the test line);
     /// an invalid one is: there is no working tree to keep.
-    pub fn load(path: PathBuf, catalog: PromptCatalog) -> Result<Trees, TreeErrors> {
+    /// `queues`: the queues the daemon serves, to warn about `queue` nodes naming others.
+    pub fn load(
+        path: PathBuf,
+        catalog: PromptCatalog,
+        queues: Vec<String>,
+    ) -> Result<Trees, TreeErrors> {
         let mut t = Trees {
             path,
             catalog,
             current: None,
             version: 0,
             seen: None,
+            queues,
         };
         if !t.path.exists() {
             tracing::warn!(tree = %t.path.display(), "no menu tree: every call gets the DTMF test line");
@@ -91,6 +98,24 @@ impl Trees {
     }
 
     fn install(&mut self, tree: Tree) {
+        // The tree and the queue settings live in different files: say so when a `queue`
+        // node names a queue this daemon does not serve (its callers get the fallback).
+        for (i, node) in tree.nodes.iter().enumerate() {
+            if let Node::Handoff {
+                kind: HandoffKind::Queue,
+                target,
+                ..
+            } = node
+                && !self.queues.is_empty()
+                && !self.queues.contains(target)
+            {
+                tracing::warn!(
+                    node = %tree.ids[i],
+                    queue = %target,
+                    "the tree hands callers to a queue the configuration does not define: they will hear the fallback"
+                );
+            }
+        }
         self.version += 1;
         tracing::info!(
             tree = %tree.name,

@@ -375,7 +375,7 @@ fn caller_reaches_an_operator_and_audio_flows_both_ways() {
         .iter()
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
         .unwrap_or_else(|| panic!("[{op_name}] no *-dec.wav recording: {recordings:?}"));
-    let got = read_recording(dec);
+    let got = read_wav(dec);
     eprintln!(
         "[{op_name}] recording {}: {:.2} s",
         dec.display(),

@@ -1,0 +1,1 @@
+//! The office directory (placeholder until written).

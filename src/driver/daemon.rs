@@ -63,7 +63,10 @@ struct CallCtx {
     merger: DtmfMerger,
     worker: usize,
     port: u16,
+    /// The office number dialled (redirection headers, else the Request-URI).
     dialled: String,
+    /// The Request-URI user: picks the test line or a feature code.
+    request_user: String,
     /// The caller's number (user part of From): shown to the operator.
     caller: String,
     /// Where the INVITE came from (incoming calls).
@@ -351,6 +354,7 @@ impl Daemon {
             Event::IncomingCall {
                 call,
                 dialled,
+                request_user,
                 caller,
                 source,
             } => match self.ports.allocate() {
@@ -370,6 +374,7 @@ impl Daemon {
                             worker,
                             port,
                             dialled,
+                            request_user,
                             caller,
                             source: Some(source),
                             pending_feature: None,
@@ -479,17 +484,17 @@ impl Daemon {
 
     /// The menu of the tree now in service, or the test line.
     fn logic_for(&mut self, now: Instant, call: CallId) -> Logic {
-        let dialled = self
+        let (dialled, asked) = self
             .calls
             .get(&call)
-            .map(|c| c.dialled.clone())
+            .map(|c| (c.dialled.clone(), c.request_user.clone()))
             .unwrap_or_default();
-        if let Some(feature) = self.feature_of(&dialled) {
+        if let Some(feature) = self.feature_of(&asked) {
             return self.feature_call(now, call, feature);
         }
         let tree = self.trees.current();
         match tree {
-            Some(tree) if !self.test_line_numbers.contains(&dialled) => {
+            Some(tree) if !self.test_line_numbers.contains(&asked) => {
                 let ctx = CallContext {
                     dialled,
                     province: None,
@@ -847,6 +852,7 @@ impl Daemon {
                 worker,
                 port,
                 dialled: String::new(),
+                request_user: String::new(),
                 caller: String::new(),
                 source: None,
                 pending_feature: None,

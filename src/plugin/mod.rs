@@ -124,6 +124,10 @@ pub struct TicketRequest {
     pub question: Option<Vec<i16>>,
     pub origin: Origin,
     pub notes: Option<String>,
+    /// A key the client chose (API `Idempotency-Key` header): a request repeated with
+    /// the same key returns the item already stored instead of a second one. `None`: the
+    /// outbox makes one.
+    pub idempotency_key: Option<String>,
 }
 
 /// A free appointment slot with an officer of an agency.
@@ -180,6 +184,8 @@ pub struct BookingRequest {
     pub slot: Slot,
     pub call: CallInfo,
     pub origin: Origin,
+    /// As in `TicketRequest`.
+    pub idempotency_key: Option<String>,
 }
 
 /// Delivery state of an outbox item.

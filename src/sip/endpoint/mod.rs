@@ -97,8 +97,11 @@ pub enum Event {
     /// `accept_call` (or `reject_call`).
     IncomingCall {
         call: CallId,
-        /// The Request-URI user part (the number dialled), for the application.
+        /// The office number the caller dialled: from redirection headers when the call
+        /// was forwarded, else the Request-URI user part.
         dialled: String,
+        /// The Request-URI user part: the service asked for (test line, feature codes).
+        request_user: String,
         /// The caller's user part (their number) from From; personal data: log redacted.
         caller: String,
         /// Where the INVITE came from (an operator's phone is recognised by it).

@@ -203,10 +203,11 @@ impl Endpoint {
                 uri_user(uri).to_owned()
             })
             .unwrap_or_default();
-        let dialled = match &msg.start {
+        let request_user = match &msg.start {
             StartLine::Request { uri, .. } => uri_user(uri).to_owned(),
             _ => String::new(),
         };
+        let dialled = request_user.clone();
         tracing::info!(
             call = call.0,
             from = %Self::log_caller(&msg),
@@ -242,6 +243,7 @@ impl Endpoint {
         self.events.push_back(Event::IncomingCall {
             call,
             dialled,
+            request_user,
             caller,
             source: flow.remote(),
         });

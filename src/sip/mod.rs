@@ -2,6 +2,7 @@
 //! and the UAS endpoint that answers calls. Pure: no I/O, time is a parameter.
 
 pub mod auth;
+pub mod dialled;
 pub mod dialog;
 pub mod endpoint;
 pub mod msg;

@@ -97,8 +97,9 @@ pub enum Event {
     /// `accept_call` (or `reject_call`).
     IncomingCall {
         call: CallId,
-        /// The office number the caller dialled: from redirection headers when the call
-        /// was forwarded, else the Request-URI user part.
+        /// The office number the caller dialled, as written (not yet E.164): from the
+        /// redirection headers when the call was forwarded, else the To or Request-URI
+        /// user part (precedence in `crate::sip::dialled`).
         dialled: String,
         /// The Request-URI user part: the service asked for (test line, feature codes).
         request_user: String,

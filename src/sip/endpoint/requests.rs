@@ -2,6 +2,7 @@
 //! checks of §8.2 (Max-Forwards, Require, capacity), and each method's behaviour.
 
 use super::*;
+use crate::sip::dialled::{Dialled, dialled_in};
 use crate::sip::msg::{Essentials, StartLine};
 use ezk_sip_types::print::AppendCtx;
 use ezk_sip_types::{Method, Name};
@@ -207,11 +208,16 @@ impl Endpoint {
             StartLine::Request { uri, .. } => uri_user(uri).to_owned(),
             _ => String::new(),
         };
-        let dialled = request_user.clone();
+        // The office number: from the redirection headers when the call was forwarded.
+        let Dialled {
+            number: dialled,
+            from: dialled_from,
+        } = dialled_in(&msg);
         tracing::info!(
             call = call.0,
             from = %Self::log_caller(&msg),
             dialled = %Redacted(&dialled),
+            dialled_from = dialled_from.name(),
             transport = flow.transport_name(),
             "incoming call"
         );

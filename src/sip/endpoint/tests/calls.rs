@@ -69,6 +69,39 @@ fn invite_with_sdp_is_answered_and_ack_establishes_the_call() {
 }
 
 #[test]
+fn forwarded_invite_reports_the_office_dialled_from_diversion() {
+    // A carrier forwarded the agency's number (twice: agency -> directorate -> us); the
+    // Request-URI still names the switchboard's own number.
+    let mut h = Harness::new();
+    h.send(&invite(
+        "z9hG4bK-fwd",
+        "call-fwd",
+        "Diversion: <sip:0689001000@pbx.example>;reason=unconditional;counter=1\r\n\
+         Diversion: \"INPS, Roma EUR\" <sip:0659051000@carrier.example;user=phone>;reason=no-answer;counter=1;privacy=off\r\n",
+        Some(&offer_sdp(30000, "sendrecv")),
+    ));
+    assert_eq!(codes(&h.responses()), vec![100]);
+    match h.events().as_slice() {
+        [
+            Event::IncomingCall {
+                dialled,
+                request_user,
+                caller,
+                ..
+            },
+        ] => {
+            assert_eq!(dialled, "0659051000", "the bottom-most Diversion");
+            assert_eq!(
+                request_user, "0612345678",
+                "the Request-URI user, unchanged"
+            );
+            assert_eq!(caller, "3331234567");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn udp_200_is_retransmitted_with_backoff_until_the_ack() {
     let mut h = Harness::new();
     let a = h.answer("z9hG4bK-1", "call-1", "");

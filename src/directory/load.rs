@@ -402,9 +402,8 @@ impl Checker<'_, '_> {
 }
 
 /// ` (did you mean `x`?)` for a differently-cased id, else empty.
-fn hint_for<'a>(id: &str, known: impl Iterator<Item = &'a String>) -> String {
+fn hint_for<'a>(id: &str, mut known: impl Iterator<Item = &'a String>) -> String {
     known
-        .into_iter()
         .find(|k| k.eq_ignore_ascii_case(id))
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default()

@@ -230,10 +230,17 @@ impl Directory {
     }
 
     /// Where a request of `section` from `region` goes: the region's CRIC section, or its
-    /// GAI for [`Section::AssistenzaInformatica`]. Names not configured in `regions:` are
-    /// derived (`CRIC Lazio — pensioni`, `GAI Lazio`).
+    /// GAI for [`Section::AssistenzaInformatica`]. `region` is an ISTAT name, in any case
+    /// (menus compare ignoring case). Names not configured in `regions:` are derived
+    /// (`CRIC Lazio — pensioni`, `GAI Lazio`).
     pub fn destination(&self, region: &str, section: Section) -> Destination {
-        let canonical = province::region(region);
+        let canonical = province::region(region).or_else(|| {
+            let lower = region.to_lowercase();
+            province::regions()
+                .iter()
+                .copied()
+                .find(|r| r.to_lowercase() == lower)
+        });
         let configured = canonical.and_then(|r| self.inner.destinations.get(&(r, section)));
         let configured = configured.cloned().unwrap_or_default();
         Destination {

@@ -230,6 +230,16 @@ fn destinations_are_configured_or_derived() {
             address: None
         }
     );
+    assert_eq!(
+        d("lazio", Section::Pensioni),
+        d("Lazio", Section::Pensioni),
+        "any case"
+    );
+    assert_eq!(
+        d("Atlantide", Section::Pensioni).name,
+        "CRIC Atlantide — pensioni",
+        "not a region: the name as given"
+    );
     assert_eq!(dir.region_of("PA"), Some("Sicilia"));
     assert_eq!(dir.region_of("SU"), None);
 }

@@ -14,8 +14,8 @@ pub mod ivr; //         voice menus: YAML trees, interpreter, schedules, Italian
 pub mod media; //       RTP packets, G.711, prompts, paced player, DTMF detection
 pub mod metrics; //     Prometheus counters: calls, SIP faults, menu node events
 pub mod operators; // operators: YAML definitions with digest HA1 credentials
-pub mod plugin; //      tickets, appointments, caller lookup: outbox and back ends
 pub mod pii; //         redaction of personal data (phone numbers) in logs
+pub mod plugin; //      tickets, appointments, caller lookup: outbox and back ends
 pub mod queue; //       ACD: queues, operators, strategies, announcements (pure)
 pub mod sdp; //         SDP offer/answer (RFC 3264) for PCMU/PCMA + telephone-event
 pub mod sip; //         SIP message framing, transactions, dialogs, the UAS endpoint

@@ -508,3 +508,60 @@ fn an_unusable_outbox_is_a_start_error_or_a_refused_ticket() {
     service.shutdown(Duration::from_secs(5));
     assert!(server.requests().is_empty(), "nothing is delivered");
 }
+
+fn centralino(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_centralino"))
+        .args(args)
+        .output()
+        .expect("run centralino")
+}
+
+#[test]
+fn the_outbox_command_lists_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = WebhookServer::start();
+    server.reply(200, r#"{"id": "CRM-1"}"#);
+    server.stop();
+    let yaml = format!(
+        "plugins:\n  outbox_dir: {}\n  tickets: {{backend: webhook, url: \"{}\", timeout_ms: 2000}}\n",
+        dir.path().join("outbox").display(),
+        server.url("/tickets")
+    );
+    let file = dir.path().join("centralino.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let cfg = Config::parse(&yaml, "x").unwrap().plugins;
+    let (service, rx) = start(&cfg);
+    service.open_ticket(1, request(None));
+    let t = stored(&rx, 1);
+    let config = file.to_str().unwrap();
+    let busy = centralino(&["outbox", "retry", "--config", config]);
+    assert_eq!(busy.status.code(), Some(2), "the daemon holds the outbox");
+    service.shutdown(Duration::from_secs(5));
+
+    let out = centralino(&["outbox", "--config", config]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&t.id) && text.contains(" pending "), "{text}");
+    assert!(
+        !text.contains("3331234567"),
+        "the caller is redacted: {text}"
+    );
+    assert!(
+        text.ends_with("1 item: 1 pending, 0 delivered, 0 failed\n"),
+        "{text}"
+    );
+
+    let out = centralino(&["outbox", "retry", "--config", config]);
+    assert_eq!(out.status.code(), Some(1), "still down");
+    server.restart();
+    let out = centralino(&["outbox", "retry", "--config", config, &t.id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text,
+        format!("{}: delivered as CRM-1\n1 item delivered, 0 not\n", t.id)
+    );
+    assert_eq!(server.requests().len(), 1);
+    let out = centralino(&["outbox", "list", "--config", config]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" delivered "));
+}

@@ -225,6 +225,9 @@ struct BookingLine {
 
 impl AppointmentBook for Agenda {
     fn free_slots(&mut self, query: &SlotQuery) -> Result<Vec<Slot>, PluginError> {
+        // Slots well in the past no longer matter: memory stays bounded.
+        let horizon = query.after - chrono::TimeDelta::days(1);
+        self.lock().retain(|(_, start), _| *start >= horizon);
         let hours = query.hours.as_ref().unwrap_or(&self.hours);
         let office = query.office.as_deref();
         Ok(agenda::free_slots(

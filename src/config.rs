@@ -20,6 +20,7 @@ pub struct Config {
     pub queues: indexmap::IndexMap<String, crate::queue::QueueConfig>,
     /// Queue activity as JSON lines (joined, announced, rung, connected, …), appended.
     pub queue_log: Option<PathBuf>,
+    pub plugins: crate::plugin::PluginsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -1,6 +1,6 @@
 //! The `centralino` command: `run` starts the daemon on embedded defaults, with an
 //! optional YAML config and command-line overrides; `check`, `simulate`, `graph`, `say`
-//! and `schema` are the administrators' tools (logic in `centralino::tools`).
+//! `schema` and `outbox` are the administrators' tools (logic in `centralino::tools`).
 #![allow(clippy::disallowed_methods)] // the command line is a shell like the driver: it reads the clock for `simulate --at`
 
 use centralino::config::{Config, PortRange};
@@ -106,6 +106,15 @@ enum Command {
     },
     /// Print the JSON Schema of the tree YAML (for editors).
     Schema,
+    /// Show the plugin outbox (tickets and bookings, delivery status), or deliver its
+    /// pending items now with `retry`.
+    Outbox {
+        /// YAML configuration file (its `plugins:` section); every key is optional.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
     /// Read an operator's password from standard input and print their entry for the
     /// operators file, with digest HA1 hashes only (the password is never stored).
     Passwd {
@@ -114,6 +123,18 @@ enum Command {
         /// The digest realm of the operators file.
         #[arg(long, default_value = "centralino")]
         realm: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// List every item: id, kind, created, section or service, caller (redacted),
+    /// status, attempts (the default).
+    List,
+    /// Deliver pending items now; with ids, those items (failed ones are sent again).
+    Retry {
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
     },
 }
 
@@ -222,6 +243,26 @@ fn main() -> ExitCode {
             print(say::run(value))
         }
         Command::Schema => print(Outcome::ok(tools::schema())),
+        Command::Outbox { config, action } => {
+            let cfg = match &config {
+                Some(path) => match Config::load(path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("centralino outbox: {e}");
+                        return ExitCode::from(tools::EXIT_USAGE);
+                    }
+                },
+                None => Config::default(),
+            };
+            match action.unwrap_or(OutboxAction::List) {
+                OutboxAction::List => print(tools::outbox::list(&cfg.plugins)),
+                OutboxAction::Retry { ids } => print(tools::outbox::retry(
+                    &cfg.plugins,
+                    &ids,
+                    &centralino::plugin::service::wall_now,
+                )),
+            }
+        }
         Command::Passwd { user, realm } => {
             let mut password = String::new();
             if std::io::stdin().read_line(&mut password).is_err() || password.trim().is_empty() {

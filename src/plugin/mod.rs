@@ -13,6 +13,16 @@
 //! `webhook` (HTTP POST of JSON) and `exec` (a program, JSON on stdin and stdout).
 //! The JSON shapes are documented in `docs/plugins.md`.
 
+pub mod backend;
+pub mod config;
+pub mod delivery;
+pub mod outbox;
+pub mod service;
+
+pub use config::PluginsConfig;
+pub use outbox::Outbox;
+pub use service::{PluginReply, PluginService, StartError};
+
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,11 +1,13 @@
-//! Admin tools behind the `centralino` subcommands `check`, `simulate`, `graph`, `say` and
-//! `schema`: pure functions from inputs to text and an exit code, so each is unit-tested
+//! Admin tools behind the `centralino` subcommands `check`, `simulate`, `graph`, `say`,
+//! `schema` and `outbox`: functions from inputs to text and an exit code, so each is unit-tested
 //! without running the binary. `main.rs` only parses arguments and prints.
 //!
-//! Exit codes are shared: 0 success, 1 a tree (or value) has errors, 2 usage or I/O error.
+//! Exit codes are shared: 0 success, 1 a tree (or value) has errors (or an outbox item was
+//! not delivered), 2 usage or I/O error.
 
 pub mod check;
 pub mod graph;
+pub mod outbox;
 pub mod say;
 pub mod simulate;
 

@@ -16,8 +16,12 @@
 //! Everything here uses the standard library (plus `tempfile`); tests run in parallel as
 //! separate processes under nextest, so every port is chosen so that they cannot collide.
 //!
+//! - [`WebhookServer`]: a real HTTP server on loopback for the plugin back ends: records
+//!   every request, answers as told, goes down and comes back on the same port.
+//!
 //! Files: `ports.rs` (free ports, RTP blocks), `logs.rs` (log checks), `daemon.rs`,
-//! `sipp.rs`, `baresip.rs`, `rtp.rs` (probe, G.711, WAV, correlation), `sip.rs` (literal SIP).
+//! `sipp.rs`, `baresip.rs`, `rtp.rs` (probe, G.711, WAV, correlation), `sip.rs` (literal SIP),
+//! `webhook.rs` (HTTP back office).
 
 #![allow(dead_code)]
 
@@ -29,6 +33,7 @@ mod ports;
 mod rtp;
 mod sip;
 mod sipp;
+mod webhook;
 
 // Only the baresip tests use it; the other test crates must not warn.
 #[allow(unused_imports)]
@@ -38,7 +43,10 @@ pub use logs::*;
 pub use ports::*;
 pub use rtp::*;
 pub use sip::*;
+// Only the plugin tests use it.
 pub use sipp::*;
+#[allow(unused_imports)]
+pub use webhook::*;
 
 use std::path::PathBuf;
 

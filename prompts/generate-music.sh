@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the music on hold: a short plucked melody (sox synth, 8 kHz mono PCM16)
+# Regenerates the synthesised audio: the music on hold, a short plucked melody (sox synth,
+# 8 kHz mono PCM16)
 # cut into 1-second pieces prompts/it/attesa/musica-NN.wav, so that a caller's music can
-# resume where an announcement interrupted it (to within a second).
+# resume where an announcement interrupted it (to within a second); and the tone before a
+# recorded question (it/sistema/segnale).
 #
 # Usage: prompts/generate-music.sh      Needs: sox (apt-get install sox)
 set -euo pipefail
@@ -32,3 +34,8 @@ for f in "$out"/musica-*.wav; do
   mv "$f" "$(printf '%s/musica-%02d.wav' "$out" "$n")" 2>/dev/null || true
 done
 echo "generate-music.sh: wrote $(ls "$out"/musica-*.wav | wc -l) pieces to $out"
+
+# The tone before a caller records a ticket's question: 1 kHz, 0.4 s, soft edges.
+mkdir -p "$here/it/sistema"
+sox -D -R -n -r 8000 -c 1 -b 16 "$here/it/sistema/segnale.wav" synth 0.4 sine 1000 fade 0.02 0.4 0.05 vol 0.5
+echo "generate-music.sh: wrote the recording tone it/sistema/segnale.wav"

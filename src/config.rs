@@ -20,7 +20,27 @@ pub struct Config {
     pub queues: indexmap::IndexMap<String, crate::queue::QueueConfig>,
     /// Queue activity as JSON lines (joined, announced, rung, connected, …), appended.
     pub queue_log: Option<PathBuf>,
+    /// The office directory: dialled numbers → office → province → region.
+    pub directory: DirectoryConfig,
+    /// Tickets, appointments and caller lookup: the outbox and the back ends
+    /// (`docs/plugins.md`).
     pub plugins: crate::plugin::PluginsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// The directory file (`docs/directory.md`); `null` runs without one. A missing file
+    /// is a warning, a broken one stops the start.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            file: Some(PathBuf::from("directory/inps.yaml")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -35,6 +35,9 @@ enum Command {
         /// Directory of 8 kHz WAV prompts.
         #[arg(long, value_name = "DIR")]
         prompts: Option<PathBuf>,
+        /// The durable outbox of tickets and bookings (`plugins.outbox_dir`).
+        #[arg(long, value_name = "DIR")]
+        outbox: Option<PathBuf>,
     },
     /// Check voice menu trees: print every error and warning; exit 1 if any has errors.
     Check {
@@ -166,7 +169,8 @@ fn main() -> ExitCode {
             sip_listen,
             rtp_ports,
             prompts,
-        } => run(config, sip_listen, rtp_ports, prompts),
+            outbox,
+        } => run(config, sip_listen, rtp_ports, prompts, outbox),
         Command::Check { files, prompts } => print(tools::check::run(&files, &prompts)),
         Command::Simulate {
             file,
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
                 dialled,
                 province,
                 region,
+                office_prompt: None,
                 started_at,
             };
             let origin = std::time::Instant::now();
@@ -314,6 +319,7 @@ fn run(
     sip_listen: Option<SocketAddr>,
     rtp_ports: Option<PortRange>,
     prompts: Option<PathBuf>,
+    outbox: Option<PathBuf>,
 ) -> ExitCode {
     let mut cfg = match &config {
         Some(path) => match Config::load(path) {
@@ -333,6 +339,9 @@ fn run(
     }
     if let Some(p) = prompts {
         cfg.prompts.dir = p;
+    }
+    if let Some(o) = outbox {
+        cfg.plugins.outbox_dir = o;
     }
     raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread()

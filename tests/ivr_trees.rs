@@ -109,6 +109,7 @@ impl Call {
     /// A call answered at `at` (local Italian time); returns it and the first actions.
     fn answer(at: NaiveDateTime) -> (Call, Vec<Heard>) {
         let ctx = CallContext {
+            office_prompt: None,
             dialled: "+390659051".into(),
             province: Some("RM".into()),
             region: Some("Lazio".into()),
@@ -141,6 +142,9 @@ impl Call {
                 // These walks offer no services: the interpreter never hands off.
                 Action::Handoff { kind, target, .. } => {
                     panic!("unexpected hand-off to {} {target}", kind.name())
+                }
+                a @ (Action::Record { .. } | Action::StopRecording | Action::Book { .. }) => {
+                    panic!("unexpected service action {a:?}")
                 }
             });
         }

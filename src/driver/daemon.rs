@@ -2,7 +2,7 @@
 //! the menu tree versions and the counters. Inputs: SIP datagrams and stream messages,
 //! media events, timers, signals, metrics requests.
 
-use super::admin::MetricsRequest;
+use super::admin::AdminRequest;
 use super::desk::{Desk, Feature, Order};
 use super::logic::{Do, Logic, Notice};
 use super::media::{Command, MediaEvent, WorkerHandle};
@@ -29,6 +29,8 @@ use tokio::net::UdpSocket;
 use tokio::signal::unix::{Signal, SignalKind};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+mod services;
+
 /// The same key arriving by two DTMF routes within this window is one press.
 const DTMF_MERGE_WINDOW: Duration = Duration::from_millis(300);
 
@@ -36,7 +38,8 @@ const DTMF_MERGE_WINDOW: Duration = Duration::from_millis(300);
 pub struct Inputs {
     pub tcp: UnboundedReceiver<TcpEvent>,
     pub media: UnboundedReceiver<MediaEvent>,
-    pub metrics: UnboundedReceiver<MetricsRequest>,
+    pub admin: UnboundedReceiver<AdminRequest>,
+    pub plugins: UnboundedReceiver<crate::plugin::service::PluginReply>,
 }
 
 /// What the SIP task is built from.
@@ -54,6 +57,9 @@ pub struct Parts {
     /// Our host (and port) for the AOR of operators we call.
     pub local_host: String,
     pub feature_codes: crate::config::FeatureCodes,
+    /// Tickets, appointments, caller lookup.
+    pub plugins: Option<crate::plugin::service::PluginService>,
+    pub directory: Arc<crate::directory::Directory>,
 }
 
 /// Per-call state the driver keeps beside the endpoint's.
@@ -81,6 +87,39 @@ struct CallCtx {
     queued: Queued,
     /// When the caller first joined a queue (transfers keep it): the time waited.
     queued_at: Option<Instant>,
+    /// The question recorded for a ticket, until the ticket is opened.
+    question: Option<Vec<i16>>,
+    /// Appointment slots offered, and for which service.
+    slots: Vec<crate::plugin::Slot>,
+    service: Option<String>,
+    /// Who sent the caller to a ticket or appointment: the menu, or an operator.
+    origin: crate::plugin::Origin,
+    /// What the caller-lookup hook said about the caller.
+    caller_vars: std::collections::BTreeMap<String, String>,
+}
+
+impl CallCtx {
+    fn new(worker: usize, port: u16) -> Self {
+        CallCtx {
+            logic: None,
+            merger: DtmfMerger::new(DTMF_MERGE_WINDOW),
+            worker,
+            port,
+            dialled: String::new(),
+            request_user: String::new(),
+            caller: String::new(),
+            source: None,
+            pending_feature: None,
+            hold: None,
+            queued: Queued::No,
+            queued_at: None,
+            question: None,
+            slots: Vec::new(),
+            service: None,
+            origin: crate::plugin::Origin::Menu,
+            caller_vars: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,6 +160,11 @@ pub struct Daemon {
     next_say_token: u64,
     /// Music-on-hold pieces in order (`it/attesa/musica-NN`), shared by all callers.
     music: Vec<Arc<Prompt>>,
+    plugins: Option<crate::plugin::service::PluginService>,
+    directory: Arc<crate::directory::Directory>,
+    /// Tickets the console asked for, by plugin tag, waiting for the outbox.
+    api_tickets: HashMap<u64, services::ApiReply>,
+    next_api_tag: u64,
 }
 
 impl Daemon {
@@ -143,6 +187,11 @@ impl Daemon {
             feature_codes: parts.feature_codes,
             next_say_token: 1 << 40,
             music: Vec::new(),
+            plugins: parts.plugins,
+            directory: parts.directory,
+            api_tickets: HashMap::new(),
+            // Apart from call ids, which tag the menu's requests.
+            next_api_tag: 1 << 62,
         }
         .with_music()
     }
@@ -195,10 +244,8 @@ impl Daemon {
                 }
                 Some(ev) = inputs.tcp.recv() => self.tcp_event(ev),
                 Some(ev) = inputs.media.recv() => self.media_event(ev),
-                Some(reply) = inputs.metrics.recv() => {
-                    self.metrics.media_missed_ticks = self.missed_ticks.load(Ordering::Relaxed);
-                    let _ = reply.send(self.metrics.render(&self.endpoint.stats, self.endpoint.active_calls()));
-                }
+                Some(reply) = inputs.plugins.recv() => self.plugin_reply(reply),
+                Some(req) = inputs.admin.recv() => self.admin_request(req),
                 _ = tokio::time::sleep_until(wake.into()) => {}
                 _ = recv_signal(&mut sighup) => self.reload("SIGHUP"),
                 _ = tick(&mut watch_tick) => {
@@ -230,6 +277,33 @@ impl Daemon {
                 );
                 return;
             }
+        }
+    }
+
+    /// Graceful stop, last step: an in-flight delivery to the back office may finish;
+    /// what is still pending stays in the outbox for the next start.
+    pub fn stop_plugins(&mut self, deadline: Duration) {
+        if let Some(p) = self.plugins.take() {
+            let pending = p.pending();
+            p.shutdown(deadline);
+            tracing::info!(pending, "plugins stopped");
+        }
+    }
+
+    fn admin_request(&mut self, req: AdminRequest) {
+        match req {
+            AdminRequest::Metrics(reply) => {
+                self.metrics.media_missed_ticks = self.missed_ticks.load(Ordering::Relaxed);
+                let text = self
+                    .metrics
+                    .render(&self.endpoint.stats, self.endpoint.active_calls());
+                let _ = reply.send(text);
+            }
+            AdminRequest::OpenTicket {
+                ticket,
+                idempotency_key,
+                reply,
+            } => self.api_ticket(ticket, idempotency_key, reply),
         }
     }
 
@@ -276,6 +350,15 @@ impl Daemon {
                 digit,
                 source,
             } => self.digit(now, call, digit, source),
+            MediaEvent::Recorded { call, pcm } => {
+                if let Some(ctx) = self.calls.get_mut(&call) {
+                    ctx.question = Some(pcm);
+                }
+                if let Some(i) = self.logic(call).and_then(Logic::menu_mut) {
+                    i.recorded(now);
+                    self.run_logic(now, call);
+                }
+            }
             MediaEvent::PromptFinished { call, token } => {
                 if self.hold_finished(call, token) {
                     return;
@@ -369,18 +452,11 @@ impl Daemon {
                     self.calls.insert(
                         call,
                         CallCtx {
-                            logic: None,
-                            merger: DtmfMerger::new(DTMF_MERGE_WINDOW),
-                            worker,
-                            port,
                             dialled,
                             request_user,
                             caller,
                             source: Some(source),
-                            pending_feature: None,
-                            hold: None,
-                            queued: Queued::No,
-                            queued_at: None,
+                            ..CallCtx::new(worker, port)
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
@@ -408,6 +484,9 @@ impl Daemon {
                 }
             }
             Event::Progress { .. } => {}
+            Event::Refer { call, target } if self.is_service_node(call, &target) => {
+                self.transfer_to_service(now, call, &target);
+            }
             Event::Refer { call, target } => {
                 let caller = self
                     .desk
@@ -495,18 +574,22 @@ impl Daemon {
         let tree = self.trees.current();
         match tree {
             Some(tree) if !self.test_line_numbers.contains(&asked) => {
+                let office = self.directory.resolve(&dialled);
                 let ctx = CallContext {
-                    dialled,
-                    province: None,
-                    region: None,
+                    dialled: office.number.clone(),
+                    province: office.province.clone(),
+                    region: office.region.clone(),
+                    office_prompt: office.office.as_ref().and_then(|o| o.prompt.clone()),
                     started_at: italian_wall_clock(),
                 };
-                let offered: &[HandoffKind] = if self.desk.is_some() {
-                    &[HandoffKind::Queue]
-                } else {
-                    &[]
-                };
-                Logic::Menu(Box::new(Interp::new(tree, ctx).offer(offered)))
+                let mut offered = Vec::new();
+                if self.desk.is_some() {
+                    offered.push(HandoffKind::Queue);
+                }
+                if self.plugins.is_some() {
+                    offered.extend([HandoffKind::Ticket, HandoffKind::Appointment]);
+                }
+                Logic::Menu(Box::new(Interp::new(tree, ctx).offer(&offered)))
             }
             _ => {
                 self.metrics.test_line_calls += 1;
@@ -571,6 +654,7 @@ impl Daemon {
         let worker = ctx.worker;
         let mut hangup = false;
         let mut handoffs = Vec::new();
+        let mut booking = None;
         while let Some(action) = logic.next(now) {
             match action {
                 Do::Play { prompts, token } => {
@@ -583,6 +667,9 @@ impl Daemon {
                     });
                 }
                 Do::Stop => self.workers[worker].send(Command::Stop { call }),
+                Do::Record { max } => self.workers[worker].send(Command::Record { call, max }),
+                Do::StopRecording => self.workers[worker].send(Command::StopRecording { call }),
+                Do::Book { slot } => booking = Some(slot),
                 Do::Hangup => hangup = true,
                 Do::Handoff {
                     kind,
@@ -619,7 +706,24 @@ impl Daemon {
                 ctx.queued = Queued::No;
             }
         }
+        if let Some(slot) = booking {
+            self.book_slot(now, call, slot);
+        }
         for (kind, target, priority) in handoffs {
+            match kind {
+                HandoffKind::Ticket => {
+                    self.open_ticket(now, call, &target);
+                    continue;
+                }
+                HandoffKind::Appointment => {
+                    if let Some(ctx) = self.calls.get_mut(&call) {
+                        ctx.service = Some(target.clone());
+                    }
+                    self.find_slots(now, call, &target);
+                    continue;
+                }
+                HandoffKind::Queue | HandoffKind::Transfer => {}
+            }
             let joined = kind == HandoffKind::Queue
                 && self
                     .desk
@@ -844,23 +948,7 @@ impl Daemon {
             socket,
             ssrc: rand::random(),
         });
-        self.calls.insert(
-            leg,
-            CallCtx {
-                logic: None,
-                merger: DtmfMerger::new(DTMF_MERGE_WINDOW),
-                worker,
-                port,
-                dialled: String::new(),
-                request_user: String::new(),
-                caller: String::new(),
-                source: None,
-                pending_feature: None,
-                hold: None,
-                queued: Queued::No,
-                queued_at: None,
-            },
-        );
+        self.calls.insert(leg, CallCtx::new(worker, port));
         if let Some(desk) = self.desk.as_mut() {
             desk.leg_placed(leg, caller, op);
         }

@@ -142,6 +142,17 @@ impl Desk {
         Some(caller)
     }
 
+    /// The operator on `leg` sent their caller back to the menu (a ticket or appointment
+    /// node): the operator's call is over (wrap-up follows), the caller stays up.
+    /// Returns the caller and the operator.
+    pub fn release_to_menu(&mut self, now: Instant, leg: CallId) -> Option<(CallId, OperatorId)> {
+        let l = self.legs.get(&leg).filter(|l| l.connected)?;
+        let (caller, op) = (l.caller, l.op.clone());
+        self.legs.remove(&leg);
+        let _ = self.acd.call_completed(now, &op);
+        Some((caller, op))
+    }
+
     /// The daemon placed the call for a `Ring` order.
     pub fn leg_placed(&mut self, leg: CallId, caller: CallId, op: OperatorId) {
         self.legs.insert(
@@ -157,6 +168,22 @@ impl Desk {
     /// The operator could not even be called (no registered phone, no media port).
     pub fn ring_failed(&mut self, now: Instant, caller: CallId, op: &OperatorId) {
         let _ = self.acd.operator_busy_or_unreachable(now, op, caller);
+    }
+
+    /// The caller an operator is talking to now.
+    pub fn connected_caller(&self, op: &OperatorId) -> Option<CallId> {
+        self.legs
+            .values()
+            .find(|l| l.connected && &l.op == op)
+            .map(|l| l.caller)
+    }
+
+    /// The caller an operator leg is connected to.
+    pub fn caller_of(&self, leg: CallId) -> Option<CallId> {
+        self.legs
+            .get(&leg)
+            .filter(|l| l.connected)
+            .map(|l| l.caller)
     }
 
     pub fn is_leg(&self, call: CallId) -> bool {

@@ -20,6 +20,15 @@ pub enum Do {
         target: String,
         priority: i32,
     },
+    /// Record the caller (a ticket's question) for at most `max`.
+    Record {
+        max: std::time::Duration,
+    },
+    StopRecording,
+    /// Book the offered slot with this index.
+    Book {
+        slot: usize,
+    },
     Stop,
     Hangup,
 }
@@ -108,6 +117,9 @@ impl Logic {
                         return Some(Do::Play { prompts, token });
                     }
                     interp::Action::Stop => return Some(Do::Stop),
+                    interp::Action::Record { max } => return Some(Do::Record { max }),
+                    interp::Action::StopRecording => return Some(Do::StopRecording),
+                    interp::Action::Book { slot } => return Some(Do::Book { slot }),
                     interp::Action::Hangup => return Some(Do::Hangup),
                     interp::Action::Handoff {
                         kind,

@@ -49,6 +49,11 @@ pub enum Command {
     Bridge { a: CallId, b: CallId },
     /// End a bridge (either leg): both go back to playing prompts.
     Unbridge { call: CallId },
+    /// Record what the caller says (decoded to 8 kHz PCM) for at most `max`; the worker
+    /// reports `Recorded` when it stops.
+    Record { call: CallId, max: Duration },
+    /// Stop a recording now (the caller pressed `#`).
+    StopRecording { call: CallId },
     /// The call ended: drop the session and its socket now.
     Close { call: CallId },
 }
@@ -65,6 +70,17 @@ pub enum MediaEvent {
         call: CallId,
         token: u64,
     },
+    /// A recording stopped (key or length limit): 8 kHz 16-bit samples.
+    Recorded {
+        call: CallId,
+        pcm: Vec<i16>,
+    },
+}
+
+/// A caller's question being recorded.
+struct Recording {
+    pcm: Vec<i16>,
+    max_samples: usize,
 }
 
 /// The SIP task's handle on one worker.
@@ -153,6 +169,7 @@ struct Session {
     /// The bridged leg, and how packets from this leg are rewritten for it.
     peer: Option<CallId>,
     relay: RelayDirection,
+    recording: Option<Recording>,
 }
 
 struct Worker {
@@ -271,6 +288,7 @@ impl Worker {
                     inband: InbandDetector::new(),
                     peer: None,
                     relay: RelayDirection::default(),
+                    recording: None,
                 };
                 if slot == self.sessions.len() {
                     self.sessions.push(Some(session));
@@ -315,6 +333,24 @@ impl Worker {
                 }
             }
             Command::Unbridge { call } => self.unbridge(call),
+            Command::Record { call, max } => {
+                if let Some(s) = self.session(call) {
+                    let max_samples = (max.as_millis() as usize) * 8;
+                    s.recording = Some(Recording {
+                        // Grown as the caller speaks: most questions are short.
+                        pcm: Vec::with_capacity(max_samples.min(8000 * 10)),
+                        max_samples,
+                    });
+                }
+            }
+            Command::StopRecording { call } => {
+                // Always answered (empty when the length limit already ended it), so the
+                // menu never waits for a recording that is over.
+                if let Some(s) = self.session(call) {
+                    let pcm = s.recording.take().map(|r| r.pcm).unwrap_or_default();
+                    let _ = self.events.send(MediaEvent::Recorded { call, pcm });
+                }
+            }
             Command::Close { call } => {
                 self.unbridge(call);
                 if let Some(slot) = self.by_call.remove(&call)
@@ -363,9 +399,28 @@ impl Worker {
                 s.rfc4733
                     .on_packet(&hdr, payload)
                     .map(|d| (d, Source::Rfc4733))
-            } else if hdr.payload_type == media.payload_type && payload.len() == FRAME_SAMPLES {
-                g711::decode_frame(media.codec, payload, &mut self.pcm);
-                s.inband.on_frame(&self.pcm).map(|d| (d, Source::Inband))
+            } else if hdr.payload_type == media.payload_type {
+                if let Some(rec) = s.recording.as_mut() {
+                    // Any packet length (20, 30 ms…): the question is kept as it came.
+                    let room = rec.max_samples.saturating_sub(rec.pcm.len());
+                    rec.pcm.extend(
+                        payload
+                            .iter()
+                            .take(room)
+                            .map(|&b| g711::decode(media.codec, b)),
+                    );
+                    if rec.pcm.len() >= rec.max_samples {
+                        let pcm = s.recording.take().map(|r| r.pcm).unwrap_or_default();
+                        let _ = self.events.send(MediaEvent::Recorded { call: s.call, pcm });
+                    }
+                }
+                // In-band DTMF looks at 20 ms frames.
+                if payload.len() == FRAME_SAMPLES {
+                    g711::decode_frame(media.codec, payload, &mut self.pcm);
+                    s.inband.on_frame(&self.pcm).map(|d| (d, Source::Inband))
+                } else {
+                    None
+                }
             } else {
                 None
             };

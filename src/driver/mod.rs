@@ -44,6 +44,34 @@ pub enum StartError {
     },
     #[error("cannot start media workers: {0}")]
     Workers(std::io::Error),
+    #[error("office directory {file}:\n{errors}")]
+    Directory { file: String, errors: String },
+    #[error("cannot start the ticket and appointment plugins: {0}")]
+    Plugins(String),
+}
+
+/// The office directory. A missing file runs without one (every number is unknown and
+/// goes to the menu without province or region); a broken file stops the start.
+fn load_directory(cfg: &Config) -> Result<crate::directory::Directory, StartError> {
+    let Some(path) = cfg.directory.file.as_ref() else {
+        return Ok(crate::directory::Directory::empty());
+    };
+    if !path.exists() {
+        tracing::warn!(file = %path.display(), "no office directory: offices are not recognised");
+        return Ok(crate::directory::Directory::empty());
+    }
+    match crate::directory::Directory::load(path) {
+        Ok((dir, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(dir)
+        }
+        Err(errors) => Err(StartError::Directory {
+            file: path.display().to_string(),
+            errors: crate::tools::render_diagnostics(&errors),
+        }),
+    }
 }
 
 /// Runs the daemon until SIGINT/SIGTERM and a graceful stop.
@@ -97,9 +125,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         .map_err(StartError::Workers)?;
     let (tcp_tx, tcp_rx) = unbounded_channel();
     tokio::spawn(tcp::accept_loop(tcp, tcp_tx));
-    let (metrics_tx, metrics_rx) = unbounded_channel();
+    let (admin_tx, admin_rx) = unbounded_channel();
     if let Some(addr) = cfg.admin.listen {
-        tokio::spawn(admin::serve(addr, metrics_tx));
+        tokio::spawn(admin::serve(addr, admin_tx));
     }
 
     let mut endpoint = Endpoint::new(
@@ -149,6 +177,15 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         workers = n_workers,
         "centralino listening on UDP and TCP"
     );
+    let directory = Arc::new(load_directory(&cfg)?);
+    let (plugins_tx, plugins_rx) = unbounded_channel();
+    let plugins = crate::plugin::service::PluginService::start(
+        &cfg.plugins,
+        Box::new(move |reply| {
+            let _ = plugins_tx.send(reply);
+        }),
+    )
+    .map_err(|e| StartError::Plugins(e.to_string()))?;
     let mut daemon = Daemon::new(daemon::Parts {
         endpoint,
         prompts,
@@ -161,18 +198,23 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         desk,
         local_host: SocketAddr::new(media_ip, local.port()).to_string(),
         feature_codes: cfg.operators.feature_codes.clone(),
+        plugins: Some(plugins),
+        directory,
     });
     daemon
         .serve(
             daemon::Inputs {
                 tcp: tcp_rx,
                 media: media_rx,
-                metrics: metrics_rx,
+                admin: admin_rx,
+                plugins: plugins_rx,
             },
             Duration::from_millis(cfg.sip.shutdown_grace_ms),
             Duration::from_millis(cfg.ivr.watch_ms),
         )
         .await;
+    // Blocking is fine here: the loop has ended and nothing else runs on this thread.
+    daemon.stop_plugins(Duration::from_secs(2));
     Ok(())
 }
 
@@ -229,6 +271,18 @@ fn required_prompts() -> Vec<String> {
     ids.extend(('0'..='9').map(|d| format!("it/cifra-{d}")));
     ids.push("it/cifra-asterisco".into());
     ids.push("it/cifra-cancelletto".into());
+    // Tickets and appointments: the flows' own prompts, and the fragments that read ids
+    // and dates.
+    ids.extend(
+        crate::ivr::interp::SERVICE_PROMPTS
+            .iter()
+            .map(|p| format!("it/{p}")),
+    );
+    ids.extend(
+        crate::ivr::say_it::fragment_texts()
+            .iter()
+            .map(|(id, _)| format!("it/{id}")),
+    );
     ids
 }
 

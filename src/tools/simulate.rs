@@ -293,7 +293,9 @@ impl<'t> Simulator<'t> {
                     self.out.push("[riaggancia]".into());
                     self.end();
                 }
-                // The simulator offers no services, so the interpreter never hands off.
+                // The simulator offers no services, so the interpreter never records,
+                // books or hands off.
+                Action::Record { .. } | Action::StopRecording | Action::Book { .. } => {}
                 Action::Handoff { kind, target, .. } => {
                     self.out.push(format!("[passa a {} {target}]", kind.name()));
                     self.end();
@@ -598,6 +600,7 @@ nodes:
 
     fn ctx(at: &str) -> CallContext {
         CallContext {
+            office_prompt: None,
             dialled: "0612345678".into(),
             province: Some("MI".into()),
             region: None,

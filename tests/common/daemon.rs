@@ -75,6 +75,15 @@ impl Daemon {
                 fs::write(&cfg, yaml).expect("write config");
                 cmd.arg("--config").arg(cfg);
             }
+            // Tickets and bookings stay in the test's directory, never in the checkout.
+            let own_outbox = opts.extra_args.iter().any(|a| a == "--outbox")
+                || opts
+                    .config_yaml
+                    .as_deref()
+                    .is_some_and(|y| y.contains("outbox_dir"));
+            if !own_outbox {
+                cmd.arg("--outbox").arg(dir.path().join("outbox"));
+            }
             cmd.args(&opts.extra_args);
             if std::env::var_os("RUST_LOG").is_none() {
                 cmd.env("RUST_LOG", "debug");

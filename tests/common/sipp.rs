@@ -30,6 +30,8 @@ pub struct Sipp {
     /// Calls to place (`-m`) and new calls per second (`-r`).
     calls: u32,
     rate: u32,
+    /// sipp's own limit (`-timeout`), and when the harness kills it.
+    timeout: Duration,
     kill_after: Duration,
 }
 
@@ -56,8 +58,16 @@ impl Sipp {
             service: "test".to_string(),
             calls: 1,
             rate: 10,
+            timeout: Duration::from_secs(30),
             kill_after: Duration::from_secs(40),
         }
+    }
+
+    /// A longer scenario (sipp's `-timeout`; the harness waits 10 s more).
+    pub fn timeout(mut self, limit: Duration) -> Sipp {
+        self.timeout = limit;
+        self.kill_after = limit + Duration::from_secs(10);
+        self
     }
 
     /// Use TCP (`-t t1`: one connection).
@@ -133,7 +143,11 @@ impl Sipp {
             .arg(&scenario)
             .args(["-i", LOOPBACK, "-mi", LOOPBACK, "-bind_local"])
             .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()])
-            .args(["-timeout", "30s", "-timeout_error"])
+            .args([
+                "-timeout",
+                &format!("{}s", self.timeout.as_secs()),
+                "-timeout_error",
+            ])
             .arg("-trace_err")
             .arg("-error_file")
             .arg(&errors)

@@ -7,7 +7,9 @@
 mod tests;
 mod values;
 
-use crate::ivr::tree::{BranchOn, Collect, HandoffKind, Menu, Node, NodeId, PromptItem, Tree};
+use crate::ivr::tree::{
+    BranchOn, Collect, HandoffKind, Menu, Node, NodeId, PromptItem, SayKind, Tree,
+};
 use chrono::NaiveDateTime;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -17,6 +19,52 @@ use std::time::{Duration, Instant};
 pub const PROMPT_NOT_AVAILABLE: &str = "sistema/non-disponibile";
 pub const PROMPT_YOU_ENTERED: &str = "sistema/ha-inserito";
 pub const PROMPT_CONFIRM: &str = "sistema/conferma";
+/// A request (ticket, booking) could not be stored: never a false confirmation.
+pub const PROMPT_NOT_REGISTERED: &str = "sistema/non-registrata";
+/// The tone before the caller speaks.
+pub const PROMPT_TONE: &str = "sistema/segnale";
+pub const PROMPT_REPEAT: &str = "sistema/ripeto";
+pub const PROMPT_GOODBYE: &str = "sistema/arrivederci";
+pub const PROMPT_INVALID: &str = "sistema/scelta-non-valida";
+pub const PROMPT_TICKET_DONE: &str = "ticket/registrata";
+pub const PROMPT_TICKET_FOLLOW_UP: &str = "ticket/ricontatto";
+pub const PROMPT_SLOTS_INTRO: &str = "appuntamento/disponibili";
+pub const PROMPT_SLOTS_PRESS: &str = "appuntamento/prema";
+pub const PROMPT_SLOTS_REPEAT: &str = "appuntamento/riascoltare";
+pub const PROMPT_SLOTS_NONE: &str = "appuntamento/nessuno";
+pub const PROMPT_SLOT_CHOSEN: &str = "appuntamento/scelto";
+pub const PROMPT_SLOT_CONFIRM: &str = "appuntamento/conferma";
+pub const PROMPT_BOOKED: &str = "appuntamento/confermato";
+pub const PROMPT_BOOKED_AT: &str = "appuntamento/presso";
+pub const PROMPT_BOOKING_CODE: &str = "appuntamento/codice";
+
+/// Every prompt the ticket and appointment flows play themselves (the daemon refuses to
+/// start without them).
+pub const SERVICE_PROMPTS: &[&str] = &[
+    PROMPT_NOT_REGISTERED,
+    PROMPT_TONE,
+    PROMPT_REPEAT,
+    PROMPT_GOODBYE,
+    PROMPT_INVALID,
+    PROMPT_TICKET_DONE,
+    PROMPT_TICKET_FOLLOW_UP,
+    PROMPT_SLOTS_INTRO,
+    PROMPT_SLOTS_PRESS,
+    PROMPT_SLOTS_REPEAT,
+    PROMPT_SLOTS_NONE,
+    PROMPT_SLOT_CHOSEN,
+    PROMPT_SLOT_CONFIRM,
+    PROMPT_BOOKED,
+    PROMPT_BOOKED_AT,
+    PROMPT_BOOKING_CODE,
+    crate::ivr::tree::TICKET_QUESTION_PROMPT,
+];
+
+/// How long past a recording's length limit the menu waits for it to end by itself.
+const RECORDING_MARGIN: Duration = Duration::from_secs(2);
+
+/// Slots offered to the caller at most (keys 1 to 3).
+pub const MAX_SLOTS: usize = 3;
 
 /// Facts about the call the menu can branch on.
 #[derive(Debug, Clone)]
@@ -25,6 +73,8 @@ pub struct CallContext {
     pub dialled: String,
     pub province: Option<String>,
     pub region: Option<String>,
+    /// Prompt id (relative to the language folder) that speaks the office's name.
+    pub office_prompt: Option<String>,
     /// Local Italian wall-clock time when the call started; later times are derived
     /// from it and the `Instant`s the driver passes.
     pub started_at: NaiveDateTime,
@@ -47,8 +97,26 @@ pub enum Action {
         target: String,
         priority: i32,
     },
+    /// Record what the caller says (a ticket's question) for at most `max`; the driver
+    /// calls `recorded` when it stops.
+    Record { max: Duration },
+    /// The caller pressed `#`: stop recording now.
+    StopRecording,
+    /// Book the offered slot with this index (of those given to `service_reply`).
+    Book { slot: usize },
     /// End the call.
     Hangup,
+}
+
+/// What a service (ticket desk, appointment book) answered for this call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceReply {
+    /// The ticket is stored durably under this id.
+    TicketOpened { id: String },
+    /// Free appointment slots (local time), best first; the caller hears up to three.
+    Slots(Vec<NaiveDateTime>),
+    /// The booking is stored durably.
+    Booked { id: String, start: NaiveDateTime },
 }
 
 /// Per-node counters, Prometheus-style, so the menu's drop-off is visible.
@@ -87,7 +155,23 @@ enum Wait {
     HandedOff {
         fallback: Option<NodeId>,
     },
+    /// The caller is speaking a ticket's question; past the deadline (the length limit
+    /// and a margin, in case no audio arrives at all) the menu stops it.
+    Recording {
+        deadline: Instant,
+    },
     Done,
+}
+
+/// Where an appointment booking stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum Booking {
+    #[default]
+    None,
+    /// The caller hears the slots and picks one by key.
+    Choosing(Vec<NaiveDateTime>),
+    /// The caller confirms the slot with this index (1) or goes back to the list (2).
+    Confirming(Vec<NaiveDateTime>, usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +184,8 @@ enum AfterPrompt {
     Exit,
     /// Confirm the collected value: wait for 1 or 2.
     WaitConfirm,
+    /// Start recording the caller, for at most this long.
+    Record(Duration),
 }
 
 pub struct Interp {
@@ -125,6 +211,7 @@ pub struct Interp {
     stats: VecDeque<(NodeId, Stat)>,
     /// Hand-off kinds the driver serves.
     offered: Vec<HandoffKind>,
+    booking: Booking,
 }
 
 impl Interp {
@@ -148,6 +235,7 @@ impl Interp {
             actions: VecDeque::new(),
             stats: VecDeque::new(),
             offered: Vec::new(),
+            booking: Booking::None,
         }
     }
 
@@ -164,6 +252,75 @@ impl Interp {
         if let Wait::HandedOff { fallback } = self.wait {
             let prompt = format!("{}/{PROMPT_NOT_AVAILABLE}", self.lang);
             self.play(vec![prompt], AfterPrompt::Goto(fallback));
+        }
+    }
+
+    /// The request could not be stored (ticket, booking): say so, never confirm, and
+    /// follow the node's fallback.
+    pub fn request_failed(&mut self, _now: Instant) {
+        if let Wait::HandedOff { fallback } = self.wait {
+            self.booking = Booking::None;
+            let prompt = self.system(PROMPT_NOT_REGISTERED);
+            self.play(vec![prompt], AfterPrompt::Goto(fallback));
+        }
+    }
+
+    /// The recording of the caller's question stopped (key, length limit or hang-up):
+    /// the ticket can be opened.
+    pub fn recorded(&mut self, _now: Instant) {
+        if !matches!(self.wait, Wait::Recording { .. }) {
+            return;
+        }
+        if let Node::Handoff {
+            kind,
+            target,
+            fallback,
+            ..
+        } = self.tree.clone().node(self.node)
+        {
+            self.hand_off(*kind, target.clone(), 0, *fallback);
+        }
+    }
+
+    /// A service answered: the ticket id to read back, slots to offer, a booking made.
+    pub fn service_reply(&mut self, now: Instant, reply: ServiceReply) {
+        let Wait::HandedOff { fallback } = self.wait else {
+            return;
+        };
+        let tree = self.tree.clone();
+        let Node::Handoff { next, .. } = tree.node(self.node) else {
+            return;
+        };
+        match reply {
+            ServiceReply::TicketOpened { id } => {
+                let mut prompts = vec![self.system(PROMPT_TICKET_DONE)];
+                self.read_code_twice(&mut prompts, &id);
+                prompts.push(self.system(PROMPT_TICKET_FOLLOW_UP));
+                self.confirmed(prompts, *next);
+            }
+            ServiceReply::Slots(mut slots) => {
+                slots.truncate(MAX_SLOTS);
+                if slots.is_empty() {
+                    let prompt = self.system(PROMPT_SLOTS_NONE);
+                    return self.play(vec![prompt], AfterPrompt::Goto(fallback));
+                }
+                self.failures = 0;
+                self.timeouts = 0;
+                self.offer_slots(Vec::new(), slots);
+            }
+            ServiceReply::Booked { id, start } => {
+                self.booking = Booking::None;
+                let mut prompts = vec![self.system(PROMPT_BOOKED)];
+                prompts.extend(say_when(start));
+                if let Some(office) = &self.ctx.office_prompt {
+                    prompts.push(self.system(PROMPT_BOOKED_AT));
+                    prompts.push(self.system(office));
+                }
+                prompts.push(self.system(PROMPT_BOOKING_CODE));
+                self.read_code_twice(&mut prompts, &id);
+                self.confirmed(prompts, *next);
+                let _ = now;
+            }
         }
     }
 
@@ -208,6 +365,15 @@ impl Interp {
             }
         ) {
             return;
+        }
+        if matches!(self.wait, Wait::Recording { .. }) {
+            if key == '#' {
+                self.actions.push_back(Action::StopRecording);
+            }
+            return;
+        }
+        if self.booking != Booking::None {
+            return self.booking_key(now, key);
         }
         let tree = self.tree.clone();
         match tree.node(self.node) {
@@ -258,15 +424,34 @@ impl Interp {
                 self.goto(now, next);
             }
             AfterPrompt::Exit => self.exit(now),
+            AfterPrompt::Record(max) => {
+                self.wait = Wait::Recording {
+                    deadline: now + max + RECORDING_MARGIN,
+                };
+                self.actions.push_back(Action::Record { max });
+            }
         }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Wait::Recording { deadline } = self.wait
+            && now >= deadline
+        {
+            // No `Recorded` came by itself: ask once more, the wait ends with the answer.
+            self.wait = Wait::Recording {
+                deadline: now + RECORDING_MARGIN,
+            };
+            self.actions.push_back(Action::StopRecording);
+            return;
+        }
         let Wait::Key { deadline } = self.wait else {
             return;
         };
         if now < deadline {
             return;
+        }
+        if self.booking != Booking::None {
+            return self.booking_timeout(now);
         }
         let tree = self.tree.clone();
         match tree.node(self.node) {
@@ -298,7 +483,7 @@ impl Interp {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.wait {
-            Wait::Key { deadline } => Some(deadline),
+            Wait::Key { deadline } | Wait::Recording { deadline } => Some(deadline),
             _ => None,
         }
     }
@@ -408,21 +593,21 @@ impl Interp {
                     target,
                     priority,
                     fallback,
+                    record,
+                    prompt,
+                    ..
                 } => {
-                    if self.offered.contains(kind) {
-                        self.wait = Wait::HandedOff {
-                            fallback: *fallback,
-                        };
-                        self.actions.push_back(Action::Handoff {
-                            kind: *kind,
-                            target: target.clone(),
-                            priority: *priority,
-                        });
-                    } else {
+                    if !self.offered.contains(kind) {
                         // A service not offered here: say so and follow the fallback.
                         tracing::info!(kind = kind.name(), %target, "service not available");
-                        let prompt = format!("{}/{PROMPT_NOT_AVAILABLE}", self.lang);
+                        let prompt = self.system(PROMPT_NOT_AVAILABLE);
                         self.play(vec![prompt], AfterPrompt::Goto(*fallback));
+                    } else if let (HandoffKind::Ticket, Some(max)) = (kind, record) {
+                        let mut prompts = self.resolve(now, prompt);
+                        prompts.push(self.system(PROMPT_TONE));
+                        self.play(prompts, AfterPrompt::Record(*max));
+                    } else {
+                        self.hand_off(*kind, target.clone(), *priority, *fallback);
                     }
                 }
                 Node::Hangup { prompts } => {
@@ -443,6 +628,21 @@ impl Interp {
         }
         tracing::error!("menu chained 256 nodes without input; hanging up");
         self.finish(Action::Hangup);
+    }
+
+    fn hand_off(
+        &mut self,
+        kind: HandoffKind,
+        target: String,
+        priority: i32,
+        fallback: Option<NodeId>,
+    ) {
+        self.wait = Wait::HandedOff { fallback };
+        self.actions.push_back(Action::Handoff {
+            kind,
+            target,
+            priority,
+        });
     }
 
     fn finish(&mut self, action: Action) {
@@ -677,6 +877,131 @@ impl Interp {
         self.play(prompts, AfterPrompt::WaitConfirm);
     }
 
+    // ---- tickets and appointments
+
+    /// A ticket or booking id, read character by character, twice, so it can be noted.
+    fn read_code_twice(&self, prompts: &mut Vec<String>, id: &str) {
+        let code = crate::ivr::say_it::digits(id);
+        prompts.extend(code.iter().cloned());
+        prompts.push(self.system(PROMPT_REPEAT));
+        prompts.extend(code);
+    }
+
+    /// A confirmation was read: on to `next`, or thank and hang up.
+    fn confirmed(&mut self, mut prompts: Vec<String>, next: Option<NodeId>) {
+        if next.is_none() {
+            prompts.push(self.system(PROMPT_GOODBYE));
+        }
+        self.play(prompts, AfterPrompt::Goto(next));
+    }
+
+    /// "Sono disponibili i seguenti appuntamenti: martedì tre dicembre alle ore dieci e
+    /// trenta, prema uno; …"
+    fn offer_slots(&mut self, mut prompts: Vec<String>, slots: Vec<NaiveDateTime>) {
+        prompts.push(self.system(PROMPT_SLOTS_INTRO));
+        for (i, start) in slots.iter().enumerate() {
+            prompts.extend(say_when(*start));
+            prompts.push(self.system(PROMPT_SLOTS_PRESS));
+            prompts.extend(crate::ivr::say_it::cardinal(i as u32 + 1));
+        }
+        prompts.push(self.system(PROMPT_SLOTS_REPEAT));
+        self.booking = Booking::Choosing(slots);
+        self.play(prompts, AfterPrompt::WaitKey);
+    }
+
+    fn booking_key(&mut self, now: Instant, key: char) {
+        if !matches!(self.wait, Wait::Key { .. } | Wait::Prompt { .. }) {
+            return;
+        }
+        match std::mem::take(&mut self.booking) {
+            Booking::Choosing(slots) => {
+                let chosen = key
+                    .to_digit(10)
+                    .map(|d| d as usize)
+                    .filter(|d| (1..=slots.len()).contains(d));
+                self.stop_if_playing();
+                match (key, chosen) {
+                    ('*', _) => self.offer_slots(Vec::new(), slots),
+                    (_, Some(n)) => {
+                        let mut prompts = vec![self.system(PROMPT_SLOT_CHOSEN)];
+                        prompts.extend(say_when(slots[n - 1]));
+                        prompts.push(self.system(PROMPT_SLOT_CONFIRM));
+                        self.booking = Booking::Confirming(slots, n - 1);
+                        self.play(prompts, AfterPrompt::WaitConfirm);
+                    }
+                    _ => {
+                        self.booking = Booking::Choosing(slots);
+                        self.booking_invalid(now);
+                    }
+                }
+            }
+            Booking::Confirming(slots, n) => match key {
+                '1' => {
+                    self.stop_if_playing();
+                    let fallback = match self.tree.node(self.node) {
+                        Node::Handoff { fallback, .. } => *fallback,
+                        _ => None,
+                    };
+                    self.wait = Wait::HandedOff { fallback };
+                    self.actions.push_back(Action::Book { slot: n });
+                }
+                '2' => {
+                    self.stop_if_playing();
+                    self.offer_slots(Vec::new(), slots);
+                }
+                _ => {
+                    self.stop_if_playing();
+                    self.booking = Booking::Confirming(slots, n);
+                    self.booking_invalid(now);
+                }
+            },
+            Booking::None => {}
+        }
+    }
+
+    fn booking_timeout(&mut self, now: Instant) {
+        self.stats.push_back((self.node, Stat::TimedOut));
+        self.timeouts += 1;
+        if self.timeouts >= 3 {
+            return self.booking_gave_up(now);
+        }
+        self.booking_again(Vec::new());
+    }
+
+    fn booking_invalid(&mut self, now: Instant) {
+        self.stats.push_back((self.node, Stat::Invalid));
+        self.failures += 1;
+        if self.failures >= 3 {
+            return self.booking_gave_up(now);
+        }
+        let invalid = vec![self.system(PROMPT_INVALID)];
+        self.booking_again(invalid);
+    }
+
+    /// Asks again, after `first`: the list, or the confirmation of the slot chosen.
+    fn booking_again(&mut self, first: Vec<String>) {
+        match std::mem::take(&mut self.booking) {
+            Booking::Choosing(slots) => self.offer_slots(first, slots),
+            Booking::Confirming(slots, n) => {
+                let mut prompts = first;
+                prompts.push(self.system(PROMPT_SLOT_CONFIRM));
+                self.booking = Booking::Confirming(slots, n);
+                self.play(prompts, AfterPrompt::WaitConfirm);
+            }
+            Booking::None => {}
+        }
+    }
+
+    /// No choice after three tries: the node's fallback.
+    fn booking_gave_up(&mut self, now: Instant) {
+        self.booking = Booking::None;
+        let fallback = match self.tree.node(self.node) {
+            Node::Handoff { fallback, .. } => *fallback,
+            _ => None,
+        };
+        self.goto(now, fallback);
+    }
+
     // ---- prompts
 
     fn system(&self, id: &str) -> String {
@@ -690,6 +1015,9 @@ impl Interp {
         for item in items {
             match item {
                 PromptItem::Prompt(id) => out.push(format!("{}/{id}", self.lang)),
+                PromptItem::Say(s) if s.say == SayKind::Office => {
+                    out.extend(self.ctx.office_prompt.as_deref().map(|p| self.system(p)));
+                }
                 PromptItem::Say(s) => {
                     let today = self.wall_clock(now).date();
                     let value = match (&s.var, &s.value) {
@@ -705,6 +1033,14 @@ impl Interp {
         }
         out
     }
+}
+
+/// "martedì tre dicembre alle ore dieci e trenta".
+fn say_when(at: NaiveDateTime) -> Vec<String> {
+    use chrono::Timelike;
+    let mut out = crate::ivr::say_it::date(at.date());
+    out.extend(crate::ivr::say_it::time(at.hour(), at.minute()));
+    out
 }
 
 /// Exact keys win over patterns; among patterns the first in the file.

@@ -20,6 +20,8 @@ pub fn variable(
         "pension_payment_date" => Some(next_pension_payment(today).to_string()),
         "today" => Some(today.to_string()),
         "office" => Some(ctx.dialled.clone()),
+        "province" => ctx.province.clone(),
+        "region" => ctx.region.clone(),
         _ => vars.get(name).cloned(),
     }
 }
@@ -42,6 +44,8 @@ pub fn speak(kind: SayKind, value: &str) -> Vec<String> {
             })
             .unwrap_or_default(),
         SayKind::Euro => parse_cents(value).map(say_it::euro).unwrap_or_default(),
+        // Resolved by the interpreter from the call's office (a prompt, not a value).
+        SayKind::Office => Vec::new(),
     }
 }
 

@@ -14,7 +14,9 @@ use std::path::Path;
 pub const BUILTIN_VARS: &[&str] = &[
     "pension_payment_date", // next pension payment (first banking day; second in January)
     "today",
-    "office", // the dialled office number
+    "office",   // the dialled office number
+    "province", // its province (sigla), when the directory knows the number
+    "region",   // its region
 ];
 
 /// The prompt ids a tree may use (`it/menu-principale`, …), from the prompts directory.
@@ -256,6 +258,15 @@ impl<'a, 'd> Compiler<'a, 'd> {
     }
 
     fn say(&mut self, here: (u64, u64), s: &model::Say) {
+        if s.say == SayKind::Office {
+            if s.var.is_some() || s.value.is_some() {
+                self.d.error(
+                    here,
+                    "`say: office` speaks the dialled office's name: no `var` or `value`",
+                );
+            }
+            return;
+        }
         match (&s.var, &s.value) {
             (Some(v), None) => {
                 if !self.vars.contains(v) {
@@ -429,8 +440,16 @@ impl<'a, 'd> Compiler<'a, 'd> {
                 }
             }
             model::Node::Queue(h) => self.handoff(HandoffKind::Queue, h)?,
-            model::Node::Ticket(h) => self.handoff(HandoffKind::Ticket, h)?,
-            model::Node::Appointment(h) => self.handoff(HandoffKind::Appointment, h)?,
+            model::Node::Ticket(t) => self.ticket(here, t)?,
+            model::Node::Appointment(a) => Node::Handoff {
+                kind: HandoffKind::Appointment,
+                target: a.target.clone(),
+                priority: 0,
+                fallback: self.opt_ref(&a.fallback).ok()?,
+                next: self.opt_ref(&a.next).ok()?,
+                record: None,
+                prompt: Vec::new(),
+            },
             model::Node::Transfer(h) => self.handoff(HandoffKind::Transfer, h)?,
             model::Node::Hangup(h) => Node::Hangup {
                 prompts: self.prompts(&h.prompts),
@@ -445,6 +464,43 @@ impl<'a, 'd> Compiler<'a, 'd> {
             target: h.target.clone(),
             priority: h.priority.unwrap_or(0),
             fallback: self.opt_ref(&h.fallback).ok()?,
+            next: None,
+            record: None,
+            prompt: Vec::new(),
+        })
+    }
+
+    fn ticket(&mut self, here: (u64, u64), t: &model::Ticket) -> Option<Node> {
+        if crate::plugin::Section::from_name(&t.target).is_none() {
+            self.d.error(
+                here,
+                format!(
+                    "unknown ticket section `{}`: use pensioni, sostegno-reddito, contribuente \
+                     or assistenza-informatica",
+                    t.target
+                ),
+            );
+        }
+        let seconds = t.max_seconds.unwrap_or(60);
+        if !(5..=600).contains(&seconds) {
+            self.d
+                .error(here, "max_seconds must be between 5 and 600 (ten minutes)");
+        }
+        let prompt = match &t.prompt {
+            Some(p) => self.prompts(p),
+            None => vec![PromptItem::Prompt(TICKET_QUESTION_PROMPT.to_owned())],
+        };
+        Some(Node::Handoff {
+            kind: HandoffKind::Ticket,
+            target: t.target.clone(),
+            priority: 0,
+            fallback: self.opt_ref(&t.fallback).ok()?,
+            next: self.opt_ref(&t.next).ok()?,
+            record: t
+                .record
+                .unwrap_or(true)
+                .then(|| Duration::from_secs(seconds.into())),
+            prompt,
         })
     }
 
@@ -654,6 +710,7 @@ fn check_literal(kind: SayKind, value: &str) -> Result<(), String> {
         SayKind::Date => chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok(),
         SayKind::Time => chrono::NaiveTime::parse_from_str(value, "%H:%M").is_ok(),
         SayKind::Euro => value.parse::<f64>().is_ok_and(|v| (0.0..1e6).contains(&v)),
+        SayKind::Office => true,
     };
     if ok {
         Ok(())

@@ -15,6 +15,9 @@ use crate::ivr::schedule::Schedule;
 use indexmap::IndexMap;
 use std::time::Duration;
 
+/// Played before the tone of a ticket's question unless the node says otherwise.
+pub const TICKET_QUESTION_PROMPT: &str = "ticket/domanda";
+
 /// Index of a node in `Tree::nodes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub usize);
@@ -72,6 +75,13 @@ pub enum Node {
         target: String,
         priority: i32,
         fallback: Option<NodeId>,
+        /// Tickets and appointments: where the call goes after the confirmation is read
+        /// back (`None`: goodbye and hang up).
+        next: Option<NodeId>,
+        /// Tickets: record a question of at most this long first.
+        record: Option<Duration>,
+        /// Tickets: played before the recording tone.
+        prompt: Prompts,
     },
     Hangup {
         prompts: Prompts,
@@ -108,7 +118,9 @@ impl Node {
                 out
             }
             Node::Language { next, .. } => vec![*next],
-            Node::Handoff { fallback, .. } => fallback.iter().copied().collect(),
+            Node::Handoff { fallback, next, .. } => {
+                fallback.iter().chain(next.iter()).copied().collect()
+            }
             Node::Menu(_) | Node::Collect(_) | Node::Hangup { .. } | Node::TestLine => Vec::new(),
         }
     }
@@ -156,7 +168,8 @@ impl Node {
                 out.extend(b.default.map(|n| ("altrimenti".to_owned(), n)));
             }
             Node::Language { next, .. } => out.push((String::new(), *next)),
-            Node::Handoff { fallback, .. } => {
+            Node::Handoff { fallback, next, .. } => {
+                out.extend(next.map(|n| ("confermato".to_owned(), n)));
                 out.extend(fallback.map(|n| ("non disponibile".to_owned(), n)))
             }
             Node::Hangup { .. } | Node::TestLine => {}

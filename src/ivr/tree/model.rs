@@ -73,8 +73,8 @@ pub enum Node {
     Branch(Branch),
     Language(Language),
     Queue(Handoff),
-    Ticket(Handoff),
-    Appointment(Handoff),
+    Ticket(Ticket),
+    Appointment(Appointment),
     Transfer(Handoff),
     Hangup(Hangup),
     /// The built-in DTMF test line (diagnostic): each key is spoken back, `#` ends.
@@ -106,7 +106,7 @@ pub enum PromptItem {
     Say(Say),
 }
 
-/// `{say: number, var: practice}` or `{say: date, value: "2026-12-01"}`.
+/// `{say: number, var: practice}`, `{say: date, value: "2026-12-01"}` or `{say: office}`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Say {
@@ -125,6 +125,9 @@ pub enum SayKind {
     Date,
     Time,
     Euro,
+    /// The dialled office's name, from its recorded prompt in the office directory
+    /// (nothing when the number is not in the directory). No `var` or `value`.
+    Office,
 }
 
 /// A choice by keys.
@@ -243,6 +246,45 @@ pub struct Handoff {
     /// Queues only: callers with a higher priority wait ahead of lower ones (default 0),
     /// e.g. a menu branch for urgent cases.
     pub priority: Option<i32>,
+    #[schemars(with = "Option<String>")]
+    pub fallback: Option<NodeRef>,
+}
+
+/// Opens a Linea INPS ticket for the CRIC section (or the GAI) of the caller's region:
+/// records the caller's question after a tone, stores the request, reads its id back.
+/// If the request cannot be stored, the caller is told so and the call follows
+/// `fallback` (or hangs up): never a false confirmation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ticket {
+    /// `pensioni`, `sostegno-reddito`, `contribuente` (CRIC sections) or
+    /// `assistenza-informatica` (the regional IT-assistance group, GAI).
+    pub target: String,
+    /// Record a spoken question after a tone (default true).
+    pub record: Option<bool>,
+    /// Longest question, seconds (default 60). `#` ends it sooner.
+    pub max_seconds: Option<u32>,
+    /// Played before the tone (default `ticket/domanda`: how to leave the question).
+    pub prompt: Option<Prompts>,
+    /// Where the call goes after the id is read back (default: goodbye and hang up).
+    #[schemars(with = "Option<String>")]
+    pub next: Option<NodeRef>,
+    #[schemars(with = "Option<String>")]
+    pub fallback: Option<NodeRef>,
+}
+
+/// Books an appointment with an officer of the caller's agency: offers up to three free
+/// slots ("martedì tre dicembre alle ore dieci e trenta, prema uno"), asks to confirm,
+/// stores the booking and reads it back.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Appointment {
+    /// The service, passed to the appointment book (e.g. `agenzia`, `pensioni`).
+    pub target: String,
+    /// Where the call goes after the booking is read back (default: goodbye, hang up).
+    #[schemars(with = "Option<String>")]
+    pub next: Option<NodeRef>,
+    /// No slot free, no choice made, or the booking could not be stored.
     #[schemars(with = "Option<String>")]
     pub fallback: Option<NodeRef>,
 }

@@ -7,6 +7,7 @@
 mod collect;
 mod menu;
 mod nodes;
+mod services;
 mod timing;
 
 use super::*;
@@ -52,6 +53,8 @@ pub(super) fn catalog() -> PromptCatalog {
         ids.extend(
             [PROMPT_NOT_AVAILABLE, PROMPT_YOU_ENTERED, PROMPT_CONFIRM]
                 .iter()
+                .chain(SERVICE_PROMPTS)
+                .chain([&crate::ivr::tree::TICKET_QUESTION_PROMPT])
                 .map(|p| format!("{lang}/{p}")),
         );
     }
@@ -88,6 +91,7 @@ pub(super) fn monday_morning() -> NaiveDateTime {
 
 pub(super) fn ctx(started_at: NaiveDateTime) -> CallContext {
     CallContext {
+        office_prompt: None,
         dialled: "0659051234".into(),
         province: Some("RM".into()),
         region: Some("Lazio".into()),
@@ -147,6 +151,9 @@ impl Call {
                     format!("play {}", prompts.join(" "))
                 }
                 Action::Stop => "stop".into(),
+                Action::Record { max } => format!("record {} s", max.as_secs()),
+                Action::StopRecording => "stop recording".into(),
+                Action::Book { slot } => format!("book {slot}"),
                 Action::TestLine => "test_line".into(),
                 Action::Hangup => "hangup".into(),
                 Action::Handoff {
@@ -186,6 +193,27 @@ impl Call {
     pub fn finish_token(&mut self, token: u64) {
         self.transcript.push(format!("finished {token}"));
         self.interp.handle_prompt_finished(self.now, token);
+        self.drain();
+    }
+
+    /// The driver's report that the recording stopped.
+    pub fn recorded(&mut self) {
+        self.transcript.push("recorded".into());
+        self.interp.recorded(self.now);
+        self.drain();
+    }
+
+    /// A service's answer.
+    pub fn reply(&mut self, reply: ServiceReply) {
+        self.transcript.push(format!("reply {reply:?}"));
+        self.interp.service_reply(self.now, reply);
+        self.drain();
+    }
+
+    /// The service could not store the request.
+    pub fn request_failed(&mut self) {
+        self.transcript.push("request failed".into());
+        self.interp.request_failed(self.now);
         self.drain();
     }
 

@@ -232,6 +232,7 @@ fn branch_on_a_variable_with_cases_and_default() {
 #[test]
 fn branch_on_office_province_and_region() {
     let with = |dialled: &str, province: Option<&str>, region: Option<&str>| CallContext {
+        office_prompt: None,
         dialled: dialled.into(),
         province: province.map(Into::into),
         region: region.map(Into::into),
@@ -564,6 +565,7 @@ nodes:
     let mut c = Call::with(
         yaml,
         CallContext {
+            office_prompt: None,
             dialled: "06".into(),
             ..ctx(monday_morning())
         },

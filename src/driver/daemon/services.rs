@@ -1,0 +1,331 @@
+//! Tickets and appointments for calls in the SIP task: builds plugin requests from a
+//! call's context (dialled office, region, menu path, collected digits, recorded
+//! question), hands them to the plugin runtime, and routes its replies back to the
+//! call's menu. Nothing here waits: replies arrive as `PluginReply` inputs.
+
+use super::{Command, Daemon, Logic};
+use crate::driver::admin::{ApiError, ApiTicket};
+use crate::ivr::interp::ServiceReply;
+use crate::ivr::tree::HandoffKind;
+use crate::plugin::service::PluginReply;
+use crate::plugin::{BookingRequest, CallInfo, Origin, Section, SlotQuery, TicketRequest};
+use crate::sip::endpoint::CallId;
+
+/// Where the console's ticket request is answered.
+pub(super) type ApiReply = tokio::sync::oneshot::Sender<Result<crate::plugin::Ticket, ApiError>>;
+use std::time::Instant;
+
+impl Daemon {
+    /// The menu asks for a ticket in `section` (the question, if any, is recorded).
+    pub(super) fn open_ticket(&mut self, now: Instant, call: CallId, section: &str) {
+        let (Some(plugins), Some(section)) = (self.plugins.as_ref(), Section::from_name(section))
+        else {
+            return self.service_unavailable(now, call);
+        };
+        let Some(info) = self.call_info(call) else {
+            return;
+        };
+        let Some(ctx) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let region = info.region.clone().unwrap_or_default();
+        let destination = self.directory.destination(&region, section).name;
+        let question = ctx.question.take().filter(|pcm| !pcm.is_empty());
+        tracing::info!(
+            call = call.0,
+            section = section.name(),
+            %destination,
+            question_ms = question.as_ref().map_or(0, |q| q.len() / 8),
+            "opening a ticket"
+        );
+        plugins.open_ticket(
+            call.0,
+            TicketRequest {
+                section,
+                destination,
+                call: info,
+                question,
+                origin: ctx.origin.clone(),
+                notes: None,
+                idempotency_key: None,
+            },
+        );
+    }
+
+    /// The menu asks for free slots of `service` at the caller's agency.
+    pub(super) fn find_slots(&mut self, now: Instant, call: CallId, service: &str) {
+        let Some(plugins) = self.plugins.as_ref() else {
+            return self.service_unavailable(now, call);
+        };
+        let Some(info) = self.call_info(call) else {
+            return;
+        };
+        let hours = info
+            .office
+            .as_deref()
+            .and_then(|id| self.directory.office(id))
+            .and_then(|o| o.hours.clone());
+        plugins.free_slots(
+            call.0,
+            SlotQuery {
+                office: info.office.clone(),
+                service: service.to_owned(),
+                after: super::italian_wall_clock(),
+                limit: crate::ivr::interp::MAX_SLOTS,
+                call: info,
+                hours,
+            },
+        );
+    }
+
+    /// The caller confirmed the offered slot with index `slot`.
+    pub(super) fn book_slot(&mut self, now: Instant, call: CallId, slot: usize) {
+        let (Some(plugins), Some(info)) = (self.plugins.as_ref(), self.call_info(call)) else {
+            return self.request_failed(now, call);
+        };
+        let Some(ctx) = self.calls.get(&call) else {
+            return;
+        };
+        let (Some(chosen), Some(service)) = (ctx.slots.get(slot), ctx.service.clone()) else {
+            return self.request_failed(now, call);
+        };
+        plugins.book(
+            call.0,
+            BookingRequest {
+                service,
+                office: info.office.clone(),
+                slot: chosen.clone(),
+                call: info,
+                origin: ctx.origin.clone(),
+                idempotency_key: None,
+            },
+        );
+    }
+
+    /// A reply of the plugin runtime, for the call tagged in it (which may be gone: the
+    /// item is stored all the same, the caller just does not hear it).
+    pub(super) fn plugin_reply(&mut self, reply: PluginReply) {
+        let now = Instant::now();
+        match reply {
+            PluginReply::TicketStored { tag, result } if self.api_tickets.contains_key(&tag) => {
+                if let Some(reply) = self.api_tickets.remove(&tag) {
+                    let _ = reply.send(result.map_err(|e| {
+                        ApiError::new(503, format!("the ticket could not be stored: {e}"))
+                    }));
+                }
+            }
+            PluginReply::TicketStored { tag, result } => {
+                let call = CallId(tag);
+                match result {
+                    Ok(t) => {
+                        tracing::info!(call = tag, id = %t.id, "ticket stored");
+                        self.reply_to_menu(now, call, ServiceReply::TicketOpened { id: t.id });
+                    }
+                    Err(e) => {
+                        tracing::error!(call = tag, %e, "ticket NOT stored: the caller is told");
+                        self.request_failed(now, call);
+                    }
+                }
+            }
+            PluginReply::Slots { tag, result } => {
+                let call = CallId(tag);
+                match result {
+                    Ok(slots) => {
+                        let starts = slots.iter().map(|s| s.start).collect();
+                        if let Some(ctx) = self.calls.get_mut(&call) {
+                            ctx.slots = slots;
+                        }
+                        self.reply_to_menu(now, call, ServiceReply::Slots(starts));
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = tag, %e, "no appointment slots from the back end");
+                        self.service_unavailable(now, call);
+                    }
+                }
+            }
+            PluginReply::Booked { tag, result } => {
+                let call = CallId(tag);
+                match result {
+                    Ok(b) => {
+                        tracing::info!(call = tag, id = %b.id, "booking stored");
+                        let reply = ServiceReply::Booked {
+                            id: b.id,
+                            start: b.slot.start,
+                        };
+                        self.reply_to_menu(now, call, reply);
+                    }
+                    Err(e) => {
+                        tracing::error!(call = tag, %e, "booking NOT stored: the caller is told");
+                        self.request_failed(now, call);
+                    }
+                }
+            }
+            PluginReply::CallerLooked { tag, result } => match result {
+                Ok(found) => {
+                    if let Some(ctx) = self.calls.get_mut(&CallId(tag)) {
+                        ctx.caller_vars.extend(found.vars);
+                    }
+                }
+                Err(e) => tracing::warn!(call = tag, %e, "caller lookup failed"),
+            },
+        }
+    }
+
+    /// Whether a REFER from the operator leg `leg` names a ticket or appointment node of
+    /// its caller's menu (`sip:ticket-pensioni@…`): such transfers go to the menu, not to
+    /// a queue.
+    pub(super) fn is_service_node(&self, leg: CallId, target: &str) -> bool {
+        let Some(caller) = self.desk.as_ref().and_then(|d| d.caller_of(leg)) else {
+            return false;
+        };
+        let Some(Some(Logic::Menu(i))) = self.calls.get(&caller).map(|c| c.logic.as_ref()) else {
+            return false;
+        };
+        let tree = i.tree();
+        tree.find(target).is_some_and(|n| {
+            matches!(
+                tree.node(n),
+                crate::ivr::tree::Node::Handoff {
+                    kind: HandoffKind::Ticket | HandoffKind::Appointment,
+                    ..
+                }
+            )
+        })
+    }
+
+    /// The operator transferred their caller to a ticket or appointment node: the caller
+    /// leaves the bridge and the menu takes over there (records the question, reads the
+    /// id back); the request names the operator.
+    pub(super) fn transfer_to_service(&mut self, now: Instant, leg: CallId, node: &str) {
+        let released = self.desk.as_mut().and_then(|d| d.release_to_menu(now, leg));
+        let Some((caller, op)) = released else {
+            return self.endpoint.refer_result(now, leg, 404);
+        };
+        tracing::info!(call = caller.0, operator = %op.0, %node, "caller transferred to the menu");
+        self.endpoint.refer_result(now, leg, 200);
+        let Some(ctx) = self.calls.get_mut(&caller) else {
+            return;
+        };
+        self.workers[ctx.worker].send(Command::Unbridge { call: caller });
+        ctx.origin = Origin::Transfer { operator: op.0 };
+        ctx.hold = None;
+        ctx.queued = super::Queued::No;
+        if let Some(i) = ctx.logic.as_mut().and_then(Logic::menu_mut) {
+            i.resume_at(now, node);
+            self.run_logic(now, caller);
+        }
+    }
+
+    /// The operator console asks for a ticket (`POST /api/tickets`): for the caller the
+    /// operator is talking to, or for the caller and office the request names.
+    pub(super) fn api_ticket(
+        &mut self,
+        t: ApiTicket,
+        idempotency_key: Option<String>,
+        reply: ApiReply,
+    ) {
+        let Some(section) = Section::from_name(&t.section) else {
+            let e = format!("unknown section `{}`", t.section);
+            let _ = reply.send(Err(ApiError::new(422, e)));
+            return;
+        };
+        let current = self
+            .desk
+            .as_ref()
+            .and_then(|d| d.connected_caller(&crate::queue::OperatorId(t.operator.clone())));
+        let info = match (
+            current.and_then(|c| self.call_info(c)),
+            &t.caller,
+            &t.dialled,
+        ) {
+            (Some(info), ..) => info,
+            (None, Some(caller), Some(dialled)) => {
+                let resolved = self.directory.resolve(dialled);
+                CallInfo {
+                    caller: caller.clone(),
+                    dialled: resolved.number.clone(),
+                    office: resolved.office.as_ref().map(|o| o.id.clone()),
+                    province: resolved.province.clone(),
+                    region: resolved.region.clone(),
+                    ..CallInfo::default()
+                }
+            }
+            _ => {
+                let e = "the operator has no caller: give `caller` and `dialled`";
+                let _ = reply.send(Err(ApiError::new(422, e)));
+                return;
+            }
+        };
+        let Some(plugins) = self.plugins.as_ref() else {
+            let _ = reply.send(Err(ApiError::new(503, "tickets are not enabled")));
+            return;
+        };
+        let region = info.region.clone().unwrap_or_default();
+        let destination = self.directory.destination(&region, section).name;
+        let tag = self.next_api_tag;
+        self.next_api_tag += 1;
+        self.api_tickets.insert(tag, reply);
+        tracing::info!(operator = %t.operator, section = section.name(), "console opens a ticket");
+        plugins.open_ticket(
+            tag,
+            TicketRequest {
+                section,
+                destination,
+                call: info,
+                question: None,
+                origin: Origin::Api {
+                    operator: t.operator,
+                },
+                notes: t.notes,
+                idempotency_key,
+            },
+        );
+    }
+
+    fn reply_to_menu(&mut self, now: Instant, call: CallId, reply: ServiceReply) {
+        if let Some(i) = self.logic(call).and_then(Logic::menu_mut) {
+            i.service_reply(now, reply);
+            self.run_logic(now, call);
+        }
+    }
+
+    fn request_failed(&mut self, now: Instant, call: CallId) {
+        if let Some(i) = self.logic(call).and_then(Logic::menu_mut) {
+            i.request_failed(now);
+            self.run_logic(now, call);
+        }
+    }
+
+    fn service_unavailable(&mut self, now: Instant, call: CallId) {
+        if let Some(i) = self.logic(call).and_then(Logic::menu_mut) {
+            i.handoff_failed(now);
+            self.run_logic(now, call);
+        }
+    }
+
+    /// What a request carries about its call.
+    fn call_info(&self, call: CallId) -> Option<CallInfo> {
+        let ctx = self.calls.get(&call)?;
+        let resolved = self.directory.resolve(&ctx.dialled);
+        let mut info = CallInfo {
+            caller: ctx.caller.clone(),
+            dialled: resolved.number.clone(),
+            office: resolved.office.as_ref().map(|o| o.id.clone()),
+            province: resolved.province.clone(),
+            region: resolved.region.clone(),
+            path: Vec::new(),
+            vars: ctx.caller_vars.clone(),
+        };
+        if let Some(Logic::Menu(i)) = &ctx.logic {
+            let tree = i.tree();
+            info.path = i
+                .path()
+                .iter()
+                .map(|s| format!("{}{}", tree.id(s.node), super::keys_suffix(&s.keys)))
+                .collect();
+            info.vars
+                .extend(i.vars().iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Some(info)
+    }
+}

@@ -658,6 +658,8 @@ impl Daemon {
         while let Some(action) = logic.next(now) {
             match action {
                 Do::Play { prompts, token } => {
+                    // Only the first id: later ones may speak digits the caller typed.
+                    tracing::debug!(call = call.0, first = ?prompts.first(), n = prompts.len(), "playing");
                     let lang_fallback = logic.menu().map(|i| i.tree().language.clone());
                     let prompts = resolve(&self.prompts, &prompts, lang_fallback.as_deref());
                     self.workers[worker].send(Command::Play {

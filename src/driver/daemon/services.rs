@@ -131,7 +131,13 @@ impl Daemon {
                 let call = CallId(tag);
                 match result {
                     Ok(slots) => {
-                        let starts = slots.iter().map(|s| s.start).collect();
+                        let starts: Vec<_> = slots.iter().map(|s| s.start).collect();
+                        let offered: Vec<String> = starts
+                            .iter()
+                            .take(crate::ivr::interp::MAX_SLOTS)
+                            .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+                            .collect();
+                        tracing::info!(call = tag, slots = %offered.join(" "), "slots offered");
                         if let Some(ctx) = self.calls.get_mut(&call) {
                             ctx.slots = slots;
                         }

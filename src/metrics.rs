@@ -15,6 +15,14 @@ pub struct Metrics {
     pub tree_reload_failures: u64,
     /// Media ticks that fell behind the clock (their frames were skipped).
     pub media_missed_ticks: u64,
+    /// Tickets and bookings stored in the outbox, and those that could not be (the
+    /// caller was told).
+    pub tickets_stored: u64,
+    pub tickets_not_stored: u64,
+    pub bookings_stored: u64,
+    pub bookings_not_stored: u64,
+    /// Items in the outbox not yet acknowledged by the back office (a gauge).
+    pub outbox_pending: u64,
     /// (tree name, node id, event) → count.
     menu: BTreeMap<(String, String, &'static str), u64>,
 }
@@ -97,6 +105,31 @@ impl Metrics {
             "centralino_media_missed_ticks_total",
             "20 ms media ticks that fell behind (their frames skipped).",
             self.media_missed_ticks,
+        );
+        counter(
+            "centralino_tickets_stored_total",
+            "Linea INPS tickets stored in the outbox.",
+            self.tickets_stored,
+        );
+        counter(
+            "centralino_tickets_not_stored_total",
+            "Tickets the outbox could not store (never confirmed to the caller).",
+            self.tickets_not_stored,
+        );
+        counter(
+            "centralino_bookings_stored_total",
+            "Appointment bookings stored in the outbox.",
+            self.bookings_stored,
+        );
+        counter(
+            "centralino_bookings_not_stored_total",
+            "Bookings the outbox could not store (never confirmed to the caller).",
+            self.bookings_not_stored,
+        );
+        let _ = write!(
+            out,
+            "# HELP centralino_outbox_pending Tickets and bookings not yet acknowledged by the back office.\n# TYPE centralino_outbox_pending gauge\ncentralino_outbox_pending {}\n",
+            self.outbox_pending
         );
         let _ = write!(
             out,

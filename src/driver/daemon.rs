@@ -294,6 +294,8 @@ impl Daemon {
         match req {
             AdminRequest::Metrics(reply) => {
                 self.metrics.media_missed_ticks = self.missed_ticks.load(Ordering::Relaxed);
+                self.metrics.outbox_pending =
+                    self.plugins.as_ref().map_or(0, |p| p.pending() as u64);
                 let text = self
                     .metrics
                     .render(&self.endpoint.stats, self.endpoint.active_calls());
@@ -460,6 +462,7 @@ impl Daemon {
                         },
                     );
                     self.endpoint.accept_call(now, call, port);
+                    self.look_up_caller(call);
                 }
                 None => {
                     tracing::warn!(call = call.0, "no RTP port left: refusing the call");
@@ -908,9 +911,11 @@ impl Daemon {
             })
             .unwrap_or_default();
         // What the caller typed in the menu (a practice number…), for the operator's screen.
+        // And what the caller-lookup hook said about the caller.
         let mut vars: Vec<String> = menu
             .map(|i| i.vars().iter().map(|(k, v)| format!("{k}={v}")).collect())
             .unwrap_or_default();
+        vars.extend(ctx.caller_vars.iter().map(|(k, v)| format!("{k}={v}")));
         vars.sort();
         let waited = ctx
             .queued_at

@@ -84,6 +84,9 @@ pub struct PluginService {
     /// Disconnected once every thread has ended (each holds a sender).
     done: Receiver<()>,
     outbox: Arc<Mutex<Outbox>>,
+    /// The last pending count read, answered while a store or delivery holds the outbox
+    /// (the caller is the SIP task, which must not wait on an fsync).
+    pending_seen: std::sync::atomic::AtomicUsize,
 }
 
 /// The wall-clock time of the Italian offices, which item times are written in.
@@ -247,6 +250,7 @@ impl PluginService {
             stop,
             done,
             outbox,
+            pending_seen: Default::default(),
         })
     }
 
@@ -281,7 +285,15 @@ impl PluginService {
 
     /// Items stored and not yet delivered.
     pub fn pending(&self) -> usize {
-        lock(&self.outbox).pending().len()
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.outbox.try_lock() {
+            Ok(outbox) => {
+                let n = outbox.pending().len();
+                self.pending_seen.store(n, Relaxed);
+                n
+            }
+            Err(_) => self.pending_seen.load(Relaxed),
+        }
     }
 
     /// Stops taking requests; requests already sent are still answered (stores are

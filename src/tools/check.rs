@@ -1,5 +1,6 @@
-//! `centralino check FILE...`: loads each tree against the prompt catalog, prints every
-//! diagnostic (errors and warnings) and one summary line per file. Exit 0 when no file
+//! `centralino check FILE...`: loads each tree against the prompt catalog (or, for a file
+//! with top-level `offices:`, the office directory, whose office prompts are checked
+//! too), prints every diagnostic (errors and warnings) and one summary line per file. Exit 0 when no file
 //! has errors, 1 when one has, 2 when a file or the prompts directory cannot be read.
 
 use super::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Outcome, plural, prompt_catalog};
@@ -21,22 +22,29 @@ pub fn check(files: &[PathBuf], catalog: &PromptCatalog) -> Outcome {
     let (mut any_errors, mut unreadable) = (false, false);
     for file in files {
         let name = file.display();
-        if let Err(e) = std::fs::read_to_string(file) {
-            let _ = writeln!(out.stderr, "centralino check: cannot read {name}: {e}");
-            unreadable = true;
-            continue;
-        }
-        let (diagnostics, nodes) = match tree::load(file, catalog) {
-            Ok((tree, warnings)) => (warnings, Some(tree.nodes.len())),
-            Err(diagnostics) => (diagnostics, None),
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(out.stderr, "centralino check: cannot read {name}: {e}");
+                unreadable = true;
+                continue;
+            }
+        };
+        let (diagnostics, nodes) = if is_directory(&text) {
+            check_directory(file, &text, catalog)
+        } else {
+            match tree::load(file, catalog) {
+                Ok((tree, warnings)) => (warnings, Some((tree.nodes.len(), "node", "nodes"))),
+                Err(diagnostics) => (diagnostics, None),
+            }
         };
         out.stdout
             .push_str(&super::render_diagnostics(&diagnostics));
         let errors = diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = plural(diagnostics.len() - errors, "warning", "warnings");
         match nodes {
-            Some(n) if errors == 0 => {
-                let nodes = plural(n, "node", "nodes");
+            Some((n, one, many)) if errors == 0 => {
+                let nodes = plural(n, one, many);
                 let _ = writeln!(out.stdout, "{name}: ok ({nodes}, {warnings})");
             }
             _ => {
@@ -55,6 +63,55 @@ pub fn check(files: &[PathBuf], catalog: &PromptCatalog) -> Outcome {
         EXIT_OK
     };
     out
+}
+
+/// An office directory has `offices:` at the top level; a tree has `nodes:`.
+fn is_directory(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("offices:"))
+}
+
+/// Loads a directory; an office `prompt` with no WAV is an error (callers would hear
+/// nothing where the office's name belongs).
+type Checked = (
+    Vec<tree::Diagnostic>,
+    Option<(usize, &'static str, &'static str)>,
+);
+fn check_directory(file: &Path, text: &str, catalog: &PromptCatalog) -> Checked {
+    match crate::directory::Directory::load(file) {
+        Ok((dir, warnings)) => {
+            let name = file.display().to_string();
+            let mut d = tree::diag::Diagnostics::new(&name, text);
+            d.list = warnings;
+            for office in dir.offices() {
+                if let Some(p) = &office.prompt
+                    && !catalog.has(&format!("it/{p}"))
+                {
+                    // Where the prompt is written (the directory keeps no locations).
+                    let at = text
+                        .lines()
+                        .enumerate()
+                        .find_map(|(i, l)| {
+                            let col = l.find("prompt:")?;
+                            l[col..]
+                                .contains(p.as_str())
+                                .then_some((i as u64 + 1, col as u64 + 1))
+                        })
+                        .unwrap_or((0, 0));
+                    d.error(
+                        at,
+                        format!(
+                            "office `{}`: prompt `{p}` not found (no file prompts/it/{p}.wav)",
+                            office.id
+                        ),
+                    );
+                }
+            }
+            let ok = !d.has_errors();
+            let n = dir.offices().count();
+            (d.list, ok.then_some((n, "office", "offices")))
+        }
+        Err(diagnostics) => (diagnostics, None),
+    }
 }
 
 #[cfg(test)]
@@ -180,5 +237,45 @@ nodes:
         let out = run(&[], &dir.path().join("no-prompts"));
         assert_eq!(out.code, EXIT_USAGE);
         assert!(out.stderr.contains("cannot load prompts"), "{}", out.stderr);
+    }
+
+    #[test]
+    fn a_directory_is_checked_with_its_office_prompts() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "\
+default_office: a
+offices:
+  a:
+    name: Agenzia A
+    kind: agenzia-territoriale
+    numbers: [\"06 0100 9000\"]
+    province: RM
+    prompt: uffici/a
+";
+        let file = write(&dir, "uffici.yaml", text);
+        let name = file.display();
+        let with = PromptCatalog::new(["it/uffici/a"]);
+        let out = check(std::slice::from_ref(&file), &with);
+        assert_eq!(out.code, EXIT_OK, "{out:?}");
+        assert!(
+            out.stdout
+                .ends_with(&format!("{name}: ok (1 office, 0 warnings)\n")),
+            "{}",
+            out.stdout
+        );
+        let out = check(std::slice::from_ref(&file), &catalog());
+        assert_eq!(out.code, EXIT_ERRORS, "{out:?}");
+        assert!(
+            out.stdout.contains(&format!(
+                "{name}:8:5: error: office `a`: prompt `uffici/a` not found"
+            )),
+            "{}",
+            out.stdout
+        );
+        // A real mistake in the directory itself, with its location.
+        let bad = write(&dir, "bad.yaml", &text.replace("RM", "XX"));
+        let out = check(std::slice::from_ref(&bad), &with);
+        assert_eq!(out.code, EXIT_ERRORS, "{out:?}");
+        assert!(out.stdout.contains(":7:"), "{}", out.stdout);
     }
 }

@@ -52,6 +52,17 @@ impl Daemon {
         );
     }
 
+    /// Asks the caller-lookup hook, when there is one, about a new call; the answer adds
+    /// to what tickets, bookings and the operator's screen carry.
+    pub(super) fn look_up_caller(&mut self, call: CallId) {
+        let Some(plugins) = self.plugins.as_ref().filter(|p| p.has_lookup()) else {
+            return;
+        };
+        if let Some(info) = self.call_info(call) {
+            plugins.lookup(call.0, info);
+        }
+    }
+
     /// The menu asks for free slots of `service` at the caller's agency.
     pub(super) fn find_slots(&mut self, now: Instant, call: CallId, service: &str) {
         let Some(plugins) = self.plugins.as_ref() else {
@@ -108,6 +119,10 @@ impl Daemon {
         let now = Instant::now();
         match reply {
             PluginReply::TicketStored { tag, result } if self.api_tickets.contains_key(&tag) => {
+                match &result {
+                    Ok(_) => self.metrics.tickets_stored += 1,
+                    Err(_) => self.metrics.tickets_not_stored += 1,
+                }
                 if let Some(reply) = self.api_tickets.remove(&tag) {
                     let _ = reply.send(result.map_err(|e| {
                         ApiError::new(503, format!("the ticket could not be stored: {e}"))
@@ -118,10 +133,12 @@ impl Daemon {
                 let call = CallId(tag);
                 match result {
                     Ok(t) => {
+                        self.metrics.tickets_stored += 1;
                         tracing::info!(call = tag, id = %t.id, "ticket stored");
                         self.reply_to_menu(now, call, ServiceReply::TicketOpened { id: t.id });
                     }
                     Err(e) => {
+                        self.metrics.tickets_not_stored += 1;
                         tracing::error!(call = tag, %e, "ticket NOT stored: the caller is told");
                         self.request_failed(now, call);
                     }
@@ -153,6 +170,7 @@ impl Daemon {
                 let call = CallId(tag);
                 match result {
                     Ok(b) => {
+                        self.metrics.bookings_stored += 1;
                         tracing::info!(call = tag, id = %b.id, "booking stored");
                         let reply = ServiceReply::Booked {
                             id: b.id,
@@ -161,6 +179,7 @@ impl Daemon {
                         self.reply_to_menu(now, call, reply);
                     }
                     Err(e) => {
+                        self.metrics.bookings_not_stored += 1;
                         tracing::error!(call = tag, %e, "booking NOT stored: the caller is told");
                         self.request_failed(now, call);
                     }

@@ -84,6 +84,8 @@ impl ServerInvite {
         }
         self.core.transmit(bytes.clone());
         self.final_response = Some(bytes);
+        // A retransmitted INVITE now gets the final response, never the provisional.
+        self.last_provisional = None;
         self.interval = self.core.cfg.t1;
         let unreliable = self.core.unreliable();
         if status < 300 {
@@ -131,9 +133,12 @@ impl ServerInvite {
                 self.core.arm(TimerName::I, now, i);
             }
             ServerInviteState::Accepted => {
-                // Stop the 2xx retransmissions; keep absorbing ACKs until Timer L.
+                // Stop the 2xx retransmissions; keep absorbing ACKs (and INVITE
+                // retransmissions, RFC 6026 §8.7) until Timer L. The peer has the 2xx:
+                // its bytes need not stay in memory for the 32 s of Timer L.
                 self.acked = true;
                 self.core.disarm(TimerName::Retransmit2xx);
+                self.final_response = None;
             }
             // An ACK before any final response is bogus; later ones are retransmissions.
             _ => {}
@@ -267,9 +272,11 @@ mod tests {
         h.input(5000, |m, now| m.handle_ack(now));
         h.input(6000, |m, now| m.handle_ack(now)); // absorbed
         assert_eq!(h.m.state(), ServerInviteState::Accepted);
-        h.input(6000, |m, now| m.handle_request_retransmit(now)); // INVITE again: resend 2xx
+        // A late INVITE copy after the ACK is absorbed (RFC 6026 §8.7): the peer has the
+        // 2xx, whose bytes were dropped at the ACK.
+        h.input(6000, |m, now| m.handle_request_retransmit(now));
         h.run();
-        assert_eq!(h.send_offsets(), vec![0, 500, 1500, 3500, 6000]);
+        assert_eq!(h.send_offsets(), vec![0, 500, 1500, 3500]);
         assert_eq!(h.events, vec![(32000, TxEvent::Terminated)]);
     }
 

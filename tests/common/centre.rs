@@ -42,6 +42,8 @@ pub struct Centre {
     _dir: tempfile::TempDir,
     pub daemon: Daemon,
     pub queue_log: PathBuf,
+    /// The daemon's ticket and booking outbox (`--outbox`).
+    pub outbox: PathBuf,
 }
 
 /// Starts the daemon: `tree_text` is the menu, `operators` the operators file in this
@@ -52,6 +54,18 @@ pub fn start_centre_spec(
     tree_text: &str,
     operators: &[OperatorSpec],
     queues: &[(&str, &str)],
+) -> Centre {
+    start_centre_admin(name, tree_text, operators, queues, None)
+}
+
+/// As [`start_centre_spec`], with the admin endpoint (the operator console's API) on
+/// `admin` when given; without, it is off.
+pub fn start_centre_admin(
+    name: &str,
+    tree_text: &str,
+    operators: &[OperatorSpec],
+    queues: &[(&str, &str)],
+    admin: Option<SocketAddr>,
 ) -> Centre {
     let dir = tempfile::tempdir().expect("temp dir");
     let tree = dir.path().join("coda.yaml");
@@ -83,8 +97,9 @@ pub fn start_centre_spec(
         .iter()
         .map(|(q, settings)| format!("  {q}: {settings}\n"))
         .collect();
+    let admin = admin.map_or("null".to_string(), |a| a.to_string());
     let config = format!(
-        "admin:\n  listen: null\n\
+        "admin:\n  listen: {admin}\n\
          ivr:\n  tree: '{}'\n  watch_ms: 0\n\
          operators:\n  file: '{}'\n  algorithms: [MD5]\n\
          queues:\n{queues_yaml}\
@@ -94,17 +109,19 @@ pub fn start_centre_spec(
         queue_log.display()
     );
     eprintln!("[{name}] config:\n{config}");
+    let outbox = dir.path().join("outbox");
     let daemon = Daemon::start_with(
         name,
         DaemonOptions {
             config_yaml: Some(config),
-            ..Default::default()
+            extra_args: vec!["--outbox".into(), outbox.display().to_string()],
         },
     );
     Centre {
         _dir: dir,
         daemon,
         queue_log,
+        outbox,
     }
 }
 

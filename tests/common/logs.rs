@@ -1,4 +1,5 @@
-//! Daemon log helpers: ANSI stripping, tails, and DTMF `digit=` field checks.
+//! Daemon log helpers: ANSI stripping, tails, DTMF `digit=` field checks, and the id of a
+//! ticket the daemon stored.
 
 /// Removes ANSI escape sequences (colours) from a log.
 pub fn strip_ansi(s: &str) -> String {
@@ -102,4 +103,17 @@ pub fn assert_each_digit_once(log: &str, digits: &[&str]) {
             lines.join("\n")
         );
     }
+}
+
+/// The id in the daemon's first `ticket stored` line (`… id=LI-2026-000001 …`), the
+/// ticket a caller in the menu is about to be told.
+pub fn stored_ticket_id(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("ticket stored"))?;
+    let at = line.find("id=LI-")? + 3;
+    Some(
+        line[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect(),
+    )
 }

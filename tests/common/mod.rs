@@ -18,13 +18,16 @@
 //!
 //! - [`WebhookServer`]: a real HTTP server on loopback for the plugin back ends: records
 //!   every request, answers as told, goes down and comes back on the same port.
+//! - [`http_request`] / [`post_json`]: the daemon's admin endpoint (`admin.listen`), e.g.
+//!   the operator console's `POST /api/tickets`; [`wait_admin_up`] waits until it answers.
 //!
 //! Files: `ports.rs` (free ports, RTP blocks), `logs.rs` (log checks), `daemon.rs`,
 //! `sipp.rs`, `baresip.rs`, `rtp.rs` (probe, G.711, WAV, correlation), `sip.rs` (literal SIP),
-//! `webhook.rs` (HTTP back office).
+//! `webhook.rs` (HTTP back office), `admin.rs` (admin endpoint client).
 
 #![allow(dead_code)]
 
+mod admin;
 mod baresip;
 pub mod centre;
 mod daemon;
@@ -35,6 +38,9 @@ mod sip;
 mod sipp;
 mod webhook;
 
+// Only the ticket tests use it; the other test crates must not warn.
+#[allow(unused_imports)]
+pub use admin::*;
 // Only the baresip tests use it; the other test crates must not warn.
 #[allow(unused_imports)]
 pub use baresip::*;

@@ -120,8 +120,14 @@ impl Daemon {
         match reply {
             PluginReply::TicketStored { tag, result } if self.api_tickets.contains_key(&tag) => {
                 match &result {
-                    Ok(_) => self.metrics.tickets_stored += 1,
-                    Err(_) => self.metrics.tickets_not_stored += 1,
+                    Ok(t) => {
+                        self.metrics.tickets_stored += 1;
+                        tracing::info!(id = %t.id, "ticket stored (console)");
+                    }
+                    Err(e) => {
+                        self.metrics.tickets_not_stored += 1;
+                        tracing::error!(%e, "ticket NOT stored (console): the console is told");
+                    }
                 }
                 if let Some(reply) = self.api_tickets.remove(&tag) {
                     let _ = reply.send(result.map_err(|e| {
@@ -267,7 +273,7 @@ impl Daemon {
             (None, Some(caller), Some(dialled)) => {
                 let resolved = self.directory.resolve(dialled);
                 CallInfo {
-                    caller: caller.clone(),
+                    caller: e164_or_as_is(caller),
                     dialled: resolved.number.clone(),
                     office: resolved.office.as_ref().map(|o| o.id.clone()),
                     province: resolved.province.clone(),
@@ -333,7 +339,7 @@ impl Daemon {
         let ctx = self.calls.get(&call)?;
         let resolved = self.directory.resolve(&ctx.dialled);
         let mut info = CallInfo {
-            caller: ctx.caller.clone(),
+            caller: e164_or_as_is(&ctx.caller),
             dialled: resolved.number.clone(),
             office: resolved.office.as_ref().map(|o| o.id.clone()),
             province: resolved.province.clone(),
@@ -353,4 +359,10 @@ impl Daemon {
         }
         Some(info)
     }
+}
+
+/// A number as the back office wants it: E.164 when it can be normalised (`0612345678`,
+/// `333 123 4567`), else as written (an anonymous or alphanumeric caller).
+fn e164_or_as_is(number: &str) -> String {
+    crate::directory::normalise_e164(number).unwrap_or_else(|| number.to_owned())
 }

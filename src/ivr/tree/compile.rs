@@ -623,10 +623,25 @@ impl<'a, 'd> Compiler<'a, 'd> {
         (n.referenced.line(), n.referenced.column())
     }
 
-    /// Nodes no path reaches from `start` (or the operator node) are warnings.
+    /// Nodes no path reaches from `start` (or the operator node) are warnings. Ticket and
+    /// appointment nodes are entry points too: operators transfer callers to them (REFER
+    /// to the node id), so one may be reached only that way.
     fn reachability(&mut self, tree: &Tree, operator: Option<NodeId>) {
         let mut seen = vec![false; tree.nodes.len()];
-        let mut stack: Vec<NodeId> = std::iter::once(tree.start).chain(operator).collect();
+        let transfer_targets = tree.nodes.iter().enumerate().filter_map(|(i, n)| {
+            matches!(
+                n,
+                Node::Handoff {
+                    kind: HandoffKind::Ticket | HandoffKind::Appointment,
+                    ..
+                }
+            )
+            .then_some(NodeId(i))
+        });
+        let mut stack: Vec<NodeId> = std::iter::once(tree.start)
+            .chain(operator)
+            .chain(transfer_targets)
+            .collect();
         while let Some(n) = stack.pop() {
             if std::mem::replace(&mut seen[n.0], true) {
                 continue;

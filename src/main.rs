@@ -200,6 +200,7 @@ fn main() -> ExitCode {
                 province,
                 region,
                 office_prompt: None,
+                office: None,
                 started_at,
             };
             let origin = std::time::Instant::now();

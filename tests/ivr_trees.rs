@@ -110,6 +110,7 @@ impl Call {
     fn answer(at: NaiveDateTime) -> (Call, Vec<Heard>) {
         let ctx = CallContext {
             office_prompt: None,
+            office: None,
             dialled: "+390659051".into(),
             province: Some("RM".into()),
             region: Some("Lazio".into()),

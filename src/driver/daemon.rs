@@ -583,6 +583,7 @@ impl Daemon {
                     province: office.province.clone(),
                     region: office.region.clone(),
                     office_prompt: office.office.as_ref().and_then(|o| o.prompt.clone()),
+                    office: office.office.as_ref().map(|o| o.id.clone()),
                     started_at: italian_wall_clock(),
                 };
                 let mut offered = Vec::new();

@@ -601,6 +601,7 @@ nodes:
     fn ctx(at: &str) -> CallContext {
         CallContext {
             office_prompt: None,
+            office: None,
             dialled: "0612345678".into(),
             province: Some("MI".into()),
             region: None,

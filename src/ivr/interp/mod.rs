@@ -75,6 +75,8 @@ pub struct CallContext {
     pub region: Option<String>,
     /// Prompt id (relative to the language folder) that speaks the office's name.
     pub office_prompt: Option<String>,
+    /// The office's id in the directory (e.g. `roma-eur`).
+    pub office: Option<String>,
     /// Local Italian wall-clock time when the call started; later times are derived
     /// from it and the `Instant`s the driver passes.
     pub started_at: NaiveDateTime,
@@ -561,7 +563,25 @@ impl Interp {
                             continue;
                         }
                         BranchOn::Var(v) => self.vars.get(v).cloned(),
-                        BranchOn::Office => Some(self.ctx.dialled.clone()),
+                        BranchOn::Office => {
+                            // A case names the office by id, or by one of its numbers in
+                            // any format (`06 0100 3000`, `+390601003000`).
+                            let ctx = &self.ctx;
+                            let hit = b.cases.iter().find(|(case, _)| {
+                                ctx.office.as_deref() == Some(case.as_str())
+                                    || case.as_str() == ctx.dialled
+                                    || crate::directory::normalise_e164(case).as_deref()
+                                        == Some(ctx.dialled.as_str())
+                            });
+                            self.complete();
+                            match hit.map(|(_, to)| *to).or(b.default) {
+                                Some(t) => {
+                                    node = t;
+                                    continue;
+                                }
+                                None => return self.finish(Action::Hangup),
+                            }
+                        }
                         BranchOn::Province => self.ctx.province.clone(),
                         BranchOn::Region => self.ctx.region.clone(),
                     };

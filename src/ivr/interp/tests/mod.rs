@@ -92,6 +92,7 @@ pub(super) fn monday_morning() -> NaiveDateTime {
 pub(super) fn ctx(started_at: NaiveDateTime) -> CallContext {
     CallContext {
         office_prompt: None,
+        office: None,
         dialled: "0659051234".into(),
         province: Some("RM".into()),
         region: Some("Lazio".into()),

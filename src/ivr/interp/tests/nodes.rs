@@ -186,6 +186,7 @@ nodes:
       office: true
       cases:
         "0659051234": a
+        milano-nord: b
       default: c
   per_provincia:
     branch:
@@ -233,6 +234,7 @@ fn branch_on_a_variable_with_cases_and_default() {
 fn branch_on_office_province_and_region() {
     let with = |dialled: &str, province: Option<&str>, region: Option<&str>| CallContext {
         office_prompt: None,
+        office: None,
         dialled: dialled.into(),
         province: province.map(Into::into),
         region: region.map(Into::into),
@@ -247,6 +249,15 @@ fn branch_on_office_province_and_region() {
         branch_walk('1', with("0287654321", None, None)).0,
         ["play it/c"]
     );
+    // The daemon gives the number in E.164: a case written in national format matches.
+    assert_eq!(
+        branch_walk('1', with("+390659051234", None, None)).0,
+        ["play it/a"]
+    );
+    // A case may name the office by its directory id.
+    let mut milan = with("+390287654321", Some("MI"), Some("Lombardia"));
+    milan.office = Some("milano-nord".into());
+    assert_eq!(branch_walk('1', milan).0, ["play it/b"]);
     // Province: the sigla (any case), else the default; unknown province → default.
     assert_eq!(
         branch_walk('2', with("x", Some("MI"), None)).0,
@@ -566,6 +577,7 @@ nodes:
         yaml,
         CallContext {
             office_prompt: None,
+            office: None,
             dialled: "06".into(),
             ..ctx(monday_morning())
         },

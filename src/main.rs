@@ -72,6 +72,10 @@ enum Command {
         /// Region of the dialled office, for `branch: {region: true}`.
         #[arg(long, value_name = "NAME")]
         region: Option<String>,
+        /// Office directory: --dialled is looked up there for its office, province and
+        /// region (as the daemon does), unless --province / --region say otherwise.
+        #[arg(long, value_name = "FILE", default_value = "directory/inps.yaml")]
+        directory: PathBuf,
     },
     /// Draw a tree as Graphviz DOT (default) or a Mermaid flowchart.
     Graph {
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
             dialled,
             province,
             region,
+            directory,
         } => {
             let started_at = match at {
                 Some(at) => match simulate::parse_at(&at) {
@@ -195,12 +200,26 @@ fn main() -> ExitCode {
                     .with_timezone(&chrono_tz::Europe::Rome)
                     .naive_local(),
             };
+            let directory = match directory.exists() {
+                true => match centralino::directory::Directory::load(&directory) {
+                    Ok((d, _)) => d,
+                    Err(e) => {
+                        return print(Outcome {
+                            stderr: tools::render_diagnostics(&e),
+                            code: tools::EXIT_ERRORS,
+                            ..Outcome::default()
+                        });
+                    }
+                },
+                false => centralino::directory::Directory::empty(),
+            };
+            let found = directory.resolve(&dialled);
             let ctx = CallContext {
-                dialled,
-                province,
-                region,
-                office_prompt: None,
-                office: None,
+                dialled: found.number.clone(),
+                province: province.or(found.province.clone()),
+                region: region.or(found.region.clone()),
+                office_prompt: found.office.as_ref().and_then(|o| o.prompt.clone()),
+                office: found.office.as_ref().map(|o| o.id.clone()),
                 started_at,
             };
             let origin = std::time::Instant::now();

@@ -173,7 +173,14 @@ fn simulate_with_keys_prints_the_transcript() {
         String::from_utf8_lossy(&out.stderr)
     );
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].contains("2026-12-01 10:00, numero chiamato 0612345678"));
+    // The number as the daemon sees it (E.164), found in the office directory.
+    assert!(
+        lines[0].contains(
+            "2026-12-01 10:00, numero chiamato +390612345678 (contact-center, RM, Lazio)"
+        ),
+        "{}",
+        lines[0]
+    );
     let greeting = format!("> {}", manifest_text("benvenuto"));
     let goodbye = format!("> {}", manifest_text("arrivederci"));
     assert_eq!(
@@ -242,4 +249,50 @@ fn graph_draws_dot_and_mermaid() {
     assert!(mermaid.contains("  n0 -->|\"9\"| n3\n"), "{mermaid}");
     let out = centralino(&["graph", &tree, "--format", "svg"]);
     assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn simulate_walks_a_ticket_and_an_appointment_with_simulated_services() {
+    let inps = root().join("ivr-trees/inps.yaml");
+    let inps = inps.to_str().unwrap();
+    let at = ["--at", "2026-12-01 10:00", "--dialled", "080 010 1000"];
+    let out = centralino(&[&["simulate", inps, "--keys", "1,3,#"][..], &at[..]].concat());
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(
+        text.contains("numero chiamato +390800101000 (bari, BA, Puglia)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[il chiamante registra la domanda: al massimo 60 s]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[ticket pensioni registrato (simulato): LI-2026-000001]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("> elle i trattino due zero due sei trattino zero zero zero zero zero uno"),
+        "{text}"
+    );
+    // The appointment: slots from the built-in agenda, the second chosen and confirmed,
+    // the office named in the confirmation.
+    let out = centralino(&[&["simulate", inps, "--keys", "1,4,2,1"][..], &at[..]].concat());
+    let text = stdout(&out);
+    assert!(
+        text.contains("> Sono disponibili i seguenti appuntamenti."),
+        "{text}"
+    );
+    assert!(
+        text.contains("[prenotazione registrata (simulata): AP-2026-000001]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("> martedì primo dicembre alle ore dieci e trenta"),
+        "{text}"
+    );
+    assert!(
+        text.contains("> Direzione provinciale INPS di Bari."),
+        "{text}"
+    );
 }

@@ -17,9 +17,12 @@
 //! follow until the call ends or 10 of them have passed.
 
 use super::{EXIT_OK, EXIT_USAGE, Outcome, Texts, load_tree};
-use crate::ivr::interp::{Action, CallContext, Interp};
+use crate::ivr::interp::{Action, CallContext, Interp, MAX_SLOTS, ServiceReply};
 use crate::ivr::schedule::ClosedReason;
+use crate::ivr::tree::HandoffKind;
 use crate::ivr::tree::{BranchOn, Node, Tree};
+use crate::plugin::backend::agenda;
+use crate::plugin::config::default_agency_hours;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -104,13 +107,24 @@ pub struct Simulator<'t> {
     /// Path steps already described.
     seen: usize,
     out: Vec<String>,
+    /// Appointment slots offered in this call (from the built-in agenda).
+    slots: Vec<chrono::NaiveDateTime>,
+}
+
+/// What the simulated ticket desk and appointment book answer next.
+enum Answer {
+    Recorded,
+    Reply(ServiceReply),
 }
 
 impl<'t> Simulator<'t> {
     /// `origin` is only the zero of the virtual clock: nothing reads the real one.
     pub fn new(tree: Arc<Tree>, ctx: CallContext, texts: &'t Texts, origin: Instant) -> Self {
         Simulator {
-            interp: Interp::new(tree.clone(), ctx.clone()),
+            // Tickets and appointments are simulated (no outbox is written): the caller
+            // hears the flows as in the daemon, with made-up ids and the built-in agenda.
+            interp: Interp::new(tree.clone(), ctx.clone())
+                .offer(&[HandoffKind::Ticket, HandoffKind::Appointment]),
             tree,
             ctx,
             texts,
@@ -120,6 +134,7 @@ impl<'t> Simulator<'t> {
             ended: false,
             seen: 0,
             out: Vec::new(),
+            slots: Vec::new(),
         }
     }
 
@@ -276,6 +291,7 @@ impl<'t> Simulator<'t> {
             self.describe_step(i);
         }
         self.seen = path_len;
+        let mut answer = None;
         for action in actions {
             match action {
                 Action::Stop => {}
@@ -293,15 +309,76 @@ impl<'t> Simulator<'t> {
                     self.out.push("[riaggancia]".into());
                     self.end();
                 }
-                // The simulator offers no services, so the interpreter never records,
-                // books or hands off.
-                Action::Record { .. } | Action::StopRecording | Action::Book { .. } => {}
+                Action::Record { max } => {
+                    let s = max.as_secs();
+                    self.out.push(format!(
+                        "[il chiamante registra la domanda: al massimo {s} s]"
+                    ));
+                    answer = Some(Answer::Recorded);
+                }
+                Action::StopRecording => {}
+                Action::Handoff {
+                    kind: HandoffKind::Ticket,
+                    target,
+                    ..
+                } => {
+                    let id = format!("LI-{}-000001", self.wall().format("%Y"));
+                    self.out
+                        .push(format!("[ticket {target} registrato (simulato): {id}]"));
+                    answer = Some(Answer::Reply(ServiceReply::TicketOpened { id }));
+                }
+                Action::Handoff {
+                    kind: HandoffKind::Appointment,
+                    target,
+                    ..
+                } => {
+                    let layout = agenda::Layout {
+                        slot_minutes: 30,
+                        days_ahead: 10,
+                        desks: 1,
+                    };
+                    let hours = default_agency_hours();
+                    let after = self.wall();
+                    self.slots = agenda::free_slots(&hours, layout, after, MAX_SLOTS, |_| 0)
+                        .into_iter()
+                        .map(|s| s.start)
+                        .collect();
+                    self.out.push(format!(
+                        "[appuntamento {target}: agenda interna, orari d'agenzia predefiniti]"
+                    ));
+                    answer = Some(Answer::Reply(ServiceReply::Slots(self.slots.clone())));
+                }
+                Action::Book { slot } => {
+                    let id = format!("AP-{}-000001", self.wall().format("%Y"));
+                    self.out
+                        .push(format!("[prenotazione registrata (simulata): {id}]"));
+                    if let Some(&start) = self.slots.get(slot) {
+                        answer = Some(Answer::Reply(ServiceReply::Booked { id, start }));
+                    }
+                }
                 Action::Handoff { kind, target, .. } => {
                     self.out.push(format!("[passa a {} {target}]", kind.name()));
                     self.end();
                 }
             }
         }
+        match answer {
+            Some(Answer::Recorded) => {
+                self.interp.recorded(self.now);
+                self.drain();
+            }
+            Some(Answer::Reply(r)) => {
+                self.interp.service_reply(self.now, r);
+                self.drain();
+            }
+            None => {}
+        }
+    }
+
+    /// The local Italian time now in the simulated call.
+    fn wall(&self) -> chrono::NaiveDateTime {
+        self.ctx.started_at
+            + chrono::Duration::from_std(self.now.duration_since(self.origin)).unwrap_or_default()
     }
 
     fn end(&mut self) {
@@ -379,8 +456,17 @@ fn header(tree: &Tree, ctx: &CallContext) -> String {
         "" => "non indicato",
         d => d,
     };
+    // Where the directory put the number: office, province, region.
+    let place: Vec<&str> = [&ctx.office, &ctx.province, &ctx.region]
+        .into_iter()
+        .filter_map(|v| v.as_deref())
+        .collect();
+    let place = match place.as_slice() {
+        [] => String::new(),
+        p => format!(" ({})", p.join(", ")),
+    };
     format!(
-        "simulazione: {} ({}), {}, numero chiamato {dialled}",
+        "simulazione: {} ({}), {}, numero chiamato {dialled}{place}",
         tree.name,
         tree.source,
         ctx.started_at.format("%Y-%m-%d %H:%M"),

@@ -160,6 +160,10 @@ pub struct RtpConfig {
     /// SCHED_FIFO priority of the media threads (1-99) so that pacing survives a busy
     /// machine; 0 keeps normal scheduling. Without the privilege, nice -10 is tried.
     pub realtime_priority: u8,
+    /// New calls get `503` while a media worker is busier than this share of its time
+    /// (smoothed over ~160 ms), so that calls already up keep clean audio; 0 turns the
+    /// rule off.
+    pub max_load_percent: u8,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -189,6 +193,7 @@ impl Default for RtpConfig {
             },
             workers: 0,
             realtime_priority: 10,
+            max_load_percent: 80,
         }
     }
 }

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub bookings_not_stored: u64,
     /// Items in the outbox not yet acknowledged by the back office (a gauge).
     pub outbox_pending: u64,
+    /// New calls refused because the media workers were saturated.
+    pub calls_shed: u64,
+    /// Each media worker's smoothed busy share, thousandths (gauges).
+    pub media_load: Vec<u32>,
     /// (tree name, node id, event) → count.
     menu: BTreeMap<(String, String, &'static str), u64>,
 }
@@ -107,6 +111,11 @@ impl Metrics {
             self.media_missed_ticks,
         );
         counter(
+            "centralino_calls_shed_total",
+            "New calls refused with 503 because a media worker was saturated.",
+            self.calls_shed,
+        );
+        counter(
             "centralino_tickets_stored_total",
             "Linea INPS tickets stored in the outbox.",
             self.tickets_stored,
@@ -131,6 +140,14 @@ impl Metrics {
             "# HELP centralino_outbox_pending Tickets and bookings not yet acknowledged by the back office.\n# TYPE centralino_outbox_pending gauge\ncentralino_outbox_pending {}\n",
             self.outbox_pending
         );
+        out.push_str("# HELP centralino_media_worker_load Busy share of each media worker (0-1, smoothed).\n# TYPE centralino_media_worker_load gauge\n");
+        for (i, l) in self.media_load.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "centralino_media_worker_load{{worker=\"{i}\"}} {:.3}",
+                f64::from(*l) / 1000.0
+            );
+        }
         let _ = write!(
             out,
             "# HELP centralino_active_calls Calls in progress.\n# TYPE centralino_active_calls gauge\ncentralino_active_calls {active_calls}\n"

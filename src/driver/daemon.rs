@@ -52,6 +52,9 @@ pub struct Parts {
     pub trees: Trees,
     pub test_line_numbers: Vec<String>,
     pub missed_ticks: Arc<AtomicU64>,
+    /// Each media worker's busy share (thousandths), and the most a new call is taken at.
+    pub media_load: Vec<Arc<std::sync::atomic::AtomicU32>>,
+    pub max_media_load: u32,
     /// Queues and operators, when configured.
     pub desk: Option<Desk>,
     /// Our host (and port) for the AOR of operators we call.
@@ -153,6 +156,8 @@ pub struct Daemon {
     test_line_numbers: Vec<String>,
     metrics: Metrics,
     missed_ticks: Arc<AtomicU64>,
+    media_load: Vec<Arc<std::sync::atomic::AtomicU32>>,
+    max_media_load: u32,
     desk: Option<Desk>,
     local_host: String,
     feature_codes: crate::config::FeatureCodes,
@@ -182,6 +187,8 @@ impl Daemon {
             test_line_numbers: parts.test_line_numbers,
             metrics: Metrics::default(),
             missed_ticks: parts.missed_ticks,
+            media_load: parts.media_load,
+            max_media_load: parts.max_media_load,
             desk: parts.desk,
             local_host: parts.local_host,
             feature_codes: parts.feature_codes,
@@ -280,6 +287,14 @@ impl Daemon {
         }
     }
 
+    /// Whether the media workers can take one more call.
+    fn media_has_room(&self) -> bool {
+        crate::media::load::admit(
+            self.media_load.iter().map(|l| l.load(Ordering::Relaxed)),
+            self.max_media_load,
+        )
+    }
+
     /// Graceful stop, last step: an in-flight delivery to the back office may finish;
     /// what is still pending stays in the outbox for the next start.
     pub fn stop_plugins(&mut self, deadline: Duration) {
@@ -294,6 +309,11 @@ impl Daemon {
         match req {
             AdminRequest::Metrics(reply) => {
                 self.metrics.media_missed_ticks = self.missed_ticks.load(Ordering::Relaxed);
+                self.metrics.media_load = self
+                    .media_load
+                    .iter()
+                    .map(|l| l.load(Ordering::Relaxed))
+                    .collect();
                 self.metrics.outbox_pending =
                     self.plugins.as_ref().map_or(0, |p| p.pending() as u64);
                 let text = self
@@ -436,6 +456,14 @@ impl Daemon {
 
     fn endpoint_event(&mut self, now: Instant, ev: Event) {
         match ev {
+            Event::IncomingCall { call, source, .. } if !self.media_has_room() => {
+                // Beyond capacity: refuse the new call before the audio of the calls
+                // already up suffers (the caller's carrier retries elsewhere or later).
+                self.metrics.calls_shed += 1;
+                tracing::warn!(call = call.0, %source, "media workers saturated: refusing the call");
+                self.endpoint
+                    .reject_call(now, call, 503, "Service Unavailable");
+            }
             Event::IncomingCall {
                 call,
                 dialled,

@@ -106,6 +106,8 @@ pub struct WorkerSetup {
     pub realtime_priority: u8,
     /// Ticks that came too late to send on time, over all workers (a metric).
     pub missed_ticks: Arc<AtomicU64>,
+    /// This worker's smoothed busy share, thousandths (admission control, a metric).
+    pub load: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Starts a worker thread.
@@ -123,7 +125,7 @@ pub fn spawn(
             // Workers tick at staggered phases so they don't contend for the same core
             // at the same instant.
             let phase = TICK * setup.index as u32 / setup.of.max(1) as u32;
-            Worker::new(poll, rx, events, setup.missed_ticks).run(phase)
+            Worker::new(poll, rx, events, setup.missed_ticks).run(phase, &setup.load)
         })?;
     Ok(WorkerHandle { tx, waker })
 }
@@ -205,7 +207,7 @@ impl Worker {
         }
     }
 
-    fn run(mut self, phase: Duration) {
+    fn run(mut self, phase: Duration, load: &std::sync::atomic::AtomicU32) {
         let ticker = match Ticker::new(TICK, phase) {
             Ok(t) => t,
             Err(e) => {
@@ -223,6 +225,9 @@ impl Worker {
             return;
         }
         let mut events = Events::with_capacity(1024);
+        // Busy time between wake-ups, folded into the load each tick.
+        let mut meter = crate::media::load::LoadMeter::default();
+        let mut period_start = std::time::Instant::now();
         loop {
             if let Err(e) = self.poll.poll(&mut events, None)
                 && e.kind() != ErrorKind::Interrupted
@@ -230,6 +235,7 @@ impl Worker {
                 tracing::error!(%e, "media poll failed");
                 return;
             }
+            let woke = std::time::Instant::now();
             let mut tick = false;
             for ev in events.iter() {
                 match ev.token() {
@@ -247,6 +253,12 @@ impl Worker {
                 if due > 0 {
                     self.tick(due);
                 }
+            }
+            let done = std::time::Instant::now();
+            meter.add_busy(done - woke);
+            if tick {
+                load.store(meter.end_period(done - period_start), Ordering::Relaxed);
+                period_start = done;
             }
         }
     }

@@ -111,6 +111,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         n => n,
     };
     let missed_ticks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let media_load: Vec<Arc<std::sync::atomic::AtomicU32>> =
+        (0..n_workers).map(|_| Default::default()).collect();
     let workers = (0..n_workers)
         .map(|index| {
             let setup = media::WorkerSetup {
@@ -118,6 +120,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
                 of: n_workers,
                 realtime_priority: cfg.rtp.realtime_priority,
                 missed_ticks: missed_ticks.clone(),
+                load: media_load[index].clone(),
             };
             media::spawn(setup, media_tx.clone())
         })
@@ -195,6 +198,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         trees,
         test_line_numbers: cfg.ivr.test_line.clone(),
         missed_ticks,
+        media_load,
+        max_media_load: u32::from(cfg.rtp.max_load_percent) * 10,
         desk,
         local_host: SocketAddr::new(media_ip, local.port()).to_string(),
         feature_codes: cfg.operators.feature_codes.clone(),

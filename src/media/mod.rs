@@ -7,6 +7,7 @@ pub mod codec;
 pub mod dtmf;
 pub mod g711;
 pub mod goertzel;
+pub mod load;
 pub mod player;
 pub mod prompts;
 pub mod relay;

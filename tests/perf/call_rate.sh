@@ -37,7 +37,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
-printf '| rate/s | run | calls | failed | failed %% | daemon CPU %% | RSS MiB |\n|---|---|---|---|---|---|---|\n'
+ROWS=$(mktemp)
+printf '| rate/s | run | calls | achieved/s | failed | failed %% | daemon CPU %% | RSS MiB |\n|---|---|---|---|---|---|---|---|\n'
 for rate in $RATES; do
   for run in $(seq "$RUNS"); do
     calls=$((rate * DURATION))
@@ -61,7 +62,27 @@ for rate in $RATES; do
     failed=$(echo "$last" | cut -d';' -f"$(col FailedCall\(C\))" 2>/dev/null || echo 0)
     total=$((ok + failed))
     pct=$(awk -v f="$failed" -v t="$total" 'BEGIN{ if (t>0) printf "%.2f", f*100/t; else print "n/a"}')
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$run" "$total" "$failed" "$pct" "$cpu" "$rss"
+    achieved=$(awk -v t="$total" -v d="$DURATION" 'BEGIN{printf "%.0f", t/d}')
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$run" "$total" "$achieved" "$failed" "$pct" "$cpu" "$rss"
+    echo "$rate $achieved $pct $cpu $rss" >>"$ROWS"
     rm -rf "$work"
   done
 done
+
+# Medians over the runs of each rate, with the spread (min–max).
+echo
+printf '| rate/s | runs | achieved/s median | failed %% median (min–max) | CPU %% median (min–max) | RSS MiB median (min–max) |\n|---|---|---|---|---|---|\n'
+for rate in $RATES; do
+  awk -v r="$rate" '$1 == r' "$ROWS" | awk '
+    function med(a, n,   i, j, t) {   # sorts a[1..n] in place, returns the median
+      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+      return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    { n++; ach[n] = $2; f[n] = $3; c[n] = $4; m[n] = $5 }
+    END {
+      if (n == 0) exit
+      a = med(ach, n); fm = med(f, n); cm = med(c, n); mm = med(m, n)
+      printf "| %s | %d | %.0f | %.2f (%.2f–%.2f) | %.0f (%.0f–%.0f) | %.1f (%.1f–%.1f) |\n", $1, n, a, fm, f[1], f[n], cm, c[1], c[n], mm, m[1], m[n]
+    }'
+done
+rm -f "$ROWS"

@@ -193,7 +193,7 @@ impl Default for RtpConfig {
             },
             workers: 0,
             realtime_priority: 10,
-            max_load_percent: 80,
+            max_load_percent: 70,
         }
     }
 }

@@ -159,8 +159,16 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
+    // Log lines are written by a background thread: at thousands of calls a second the
+    // SIP task must not make a write(2) per line. Lines wait in a bounded queue (dropped,
+    // and counted by the writer, if the terminal or file cannot keep up); the guard
+    // flushes them at exit.
+    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(64 * 1024)
+        .lossy(true)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

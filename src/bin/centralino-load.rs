@@ -35,6 +35,10 @@ struct Args {
     /// The daemon's SIP address (UDP, loopback).
     #[arg(long)]
     target: SocketAddr,
+    /// The number dialled: `test`, the DTMF test line of centralino; for another SIP
+    /// server, a number that answers with a long prompt.
+    #[arg(long, default_value = "test")]
+    number: String,
     /// Calls to place.
     #[arg(long, default_value_t = 10)]
     calls: usize,
@@ -139,6 +143,7 @@ fn run(a: &Args) -> Result<Report, String> {
     let sip_sock = sip_socket(a.local_ip).map_err(|e| format!("SIP socket: {e}"))?;
     let hold = Duration::from_secs_f64(a.hold);
     let mut uac = Uac::new(sip_sock, a.target, &ports, hold);
+    uac.number = a.number.clone();
 
     let sample = || a.daemon_pid.and_then(ProcSample::read);
     let before = sample();

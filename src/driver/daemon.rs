@@ -270,6 +270,9 @@ impl Daemon {
             }
             self.logic_timeouts(now);
             self.pump(now);
+            for w in &self.workers {
+                w.flush();
+            }
             if let Some(t) = exit_at
                 && (self.endpoint.is_idle() || now >= t)
             {

@@ -8,7 +8,10 @@
 # Knobs (environment): NS, RUNS, RATE (calls/s), HOLD (s), SIP_PORT, RTP_PORTS,
 # KEYS/KEY_AT (one RFC 4733 key per call near the end of the hold), DAEMON (a prebuilt
 # daemon binary to measure instead of this tree's), RT_PRIO (run the daemon under
-# `chrt -f RT_PRIO`, SCHED_FIFO; needs root), OUT (results directory).
+# `chrt -f RT_PRIO`, SCHED_FIFO; needs root), OUT (results directory), TARGET (host:port
+# of another SIP server to load instead of starting ours — same calls, same measures;
+# its CPU and RSS are then not sampled: give TARGET_PID to sample that process), NUMBER
+# (the number dialled; default `test`, our DTMF test line with its long greeting).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -31,24 +34,33 @@ mkdir -p "$OUT"
 
 PREFIX=()
 [ -n "${RT_PRIO:-}" ] && PREFIX=(chrt -f "$RT_PRIO")
-"${PREFIX[@]}" "$DAEMON" run --sip-listen "127.0.0.1:$SIP_PORT" --rtp-ports "$RTP_PORTS" \
-    >"$OUT/daemon.log" 2>&1 &
-DPID=$!
-trap 'kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    ss -Hlun "sport = :$SIP_PORT" | grep -q . && break
-    sleep 0.1
-done
-kill -0 "$DPID"   # still alive: it started
-RSS0=$(awk '/^VmRSS:/ {print $2}' "/proc/$DPID/status")   # KiB, before any call
+if [ -z "${TARGET:-}" ]; then
+    TARGET="127.0.0.1:$SIP_PORT"
+    "${PREFIX[@]}" "$DAEMON" run --sip-listen "$TARGET" --rtp-ports "$RTP_PORTS" \
+        --outbox "$OUT/outbox" >"$OUT/daemon.log" 2>&1 &
+    DPID=$!
+    trap 'kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true' EXIT
+    for _ in $(seq 100); do
+        ss -Hlun "sport = :$SIP_PORT" | grep -q . && break
+        sleep 0.1
+    done
+    kill -0 "$DPID"   # still alive: it started
+else
+    DAEMON="(another server at $TARGET)"
+    DPID=${TARGET_PID:-}
+fi
+RSS0=0
+[ -n "$DPID" ] && RSS0=$(awk '/^VmRSS:/ {print $2}' "/proc/$DPID/status")   # KiB, before any call
+PIDARG=()
+[ -n "$DPID" ] && PIDARG=(--daemon-pid "$DPID")
 
-echo "daemon ${PREFIX[*]} $DAEMON (pid $DPID), $(nproc) cores, results in $OUT"
+echo "daemon ${PREFIX[*]} $DAEMON (pid ${DPID:-n/a}), $(nproc) cores, results in $OUT"
 for n in $NS; do
     for r in $(seq "$RUNS"); do
         load=$(cut -d' ' -f1 /proc/loadavg)
-        json=$("$LOAD" --target "127.0.0.1:$SIP_PORT" --calls "$n" --rate "$RATE" \
+        json=$("$LOAD" --target "$TARGET" --number "${NUMBER:-test}" --calls "$n" --rate "$RATE" \
             --hold "$HOLD" --keys "$KEYS" --key-at "$KEY_AT" --drain 15 \
-            --daemon-pid "$DPID" --json) || true
+            "${PIDARG[@]}" --json) || true
         echo "{\"n\":$n,\"run\":$r,\"loadavg_before\":$load,\"report\":${json:-null}}" \
             | tee -a "$OUT/results.jsonl" | cut -c1-160
         sleep 3    # let the daemon close the last calls and settle

@@ -68,6 +68,8 @@ pub struct Uac {
     local: SocketAddr,
     run: String,
     hold: Duration,
+    /// The number dialled (Request-URI user).
+    pub number: String,
     pub calls: Vec<Call>,
     timers: BinaryHeap<Reverse<(Instant, usize, Timer)>>,
     buf: Vec<u8>,
@@ -98,6 +100,7 @@ impl Uac {
             local,
             run: format!("{:08x}", crate::stats::random_u64() as u32),
             hold,
+            number: "test".to_owned(),
             calls,
             timers: BinaryHeap::new(),
             buf: vec![0; 65_536],
@@ -139,11 +142,12 @@ impl Uac {
              a=sendrecv\r\n",
             port = self.calls[i].rtp_port
         );
-        let to = format!("<sip:test@{}>", self.target);
+        let to = format!("<sip:{}@{}>", self.number, self.target);
         let msg = format!(
-            "INVITE sip:test@{target} SIP/2.0\r\n{common}Contact: <sip:load@{local}>\r\n\
+            "INVITE sip:{number}@{target} SIP/2.0\r\n{common}Contact: <sip:load@{local}>\r\n\
              Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             target = self.target,
+            number = self.number,
             common = self.common(i, "INVITE", 1, "inv", &to),
             local = self.local,
             len = sdp.len(),
@@ -164,7 +168,7 @@ impl Uac {
         let (uri, branch) = if two_xx {
             (self.calls[i].contact.clone(), "ack")
         } else {
-            (format!("sip:test@{}", self.target), "inv")
+            (format!("sip:{}@{}", self.number, self.target), "inv")
         };
         let msg = format!(
             "ACK {uri} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
@@ -286,7 +290,7 @@ impl Uac {
                         let s = v.as_str();
                         Some(s[s.find('<')? + 1..s.find('>')?].to_owned())
                     })
-                    .unwrap_or_else(|| format!("sip:test@{}", self.target));
+                    .unwrap_or_else(|| format!("sip:{}@{}", self.number, self.target));
                 let c = &mut self.calls[i];
                 c.to = to.clone();
                 c.contact = contact;

@@ -8,7 +8,8 @@
 #   RATES="3500" DURATION=45 RUNS=3 tests/perf/call_rate.sh
 #   TARGET=127.0.0.1:5060 tests/perf/call_rate.sh        # another SIP server, same load
 #
-# Knobs: RATES, DURATION (s), RUNS, SIP_PORT, RTP_PORTS, TARGET (skip starting ours).
+# Knobs: RATES, DURATION (s), RUNS, SIP_PORT, RTP_PORTS, TARGET (skip starting ours),
+# SERVICE (the number dialled; default `test`, our DTMF test line).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,7 +27,7 @@ if [ -z "${TARGET:-}" ]; then
   cargo build --release --bins --quiet
   TARGET="127.0.0.1:$SIP_PORT"
   "$TARGET_DIR/release/centralino" run --sip-listen "$TARGET" --rtp-ports "$RTP_PORTS" \
-      >"${TMPDIR:-/tmp}/call_rate_daemon.log" 2>&1 &
+      --outbox "${TMPDIR:-/tmp}/call_rate_outbox" >"${TMPDIR:-/tmp}/call_rate_daemon.log" 2>&1 &
   DPID=$!
   trap 'kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do ss -Hlun "sport = :$SIP_PORT" | grep -q . && break; sleep 0.1; done
@@ -44,7 +45,7 @@ for rate in $RATES; do
     calls=$((rate * DURATION))
     work=$(mktemp -d)
     [ -n "$DPID" ] && t0=$(cpu_ticks "$DPID") && w0=$(date +%s.%N)
-    (cd "$work" && timeout $((DURATION + 60)) sipp "$TARGET" -sf "$SCENARIO" -s test \
+    (cd "$work" && timeout $((DURATION + 60)) sipp "$TARGET" -sf "$SCENARIO" -s "${SERVICE:-test}" \
         -i 127.0.0.1 -mi 127.0.0.1 -bind_local -r "$rate" -m "$calls" -l $((rate * 2)) \
         -buff_size 4194304 -timeout $((DURATION + 30))s -nostdin -trace_stat -stf stat.csv \
         >/dev/null 2>&1) || true

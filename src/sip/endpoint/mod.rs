@@ -178,6 +178,10 @@ struct ServerTxEntry {
     tx: ServerTx,
     flow: Flow,
     call: Option<CallId>,
+    /// The earliest wake-up already in the heap for this transaction: a deadline that
+    /// is not earlier needs no new heap entry (each entry holds a copy of the key, and a
+    /// finished call's transactions wait 32 s for Timers J and L).
+    scheduled: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -416,12 +420,17 @@ impl Endpoint {
             if *at > now {
                 break;
             }
-            let Some(Reverse((_, wake))) = self.wakes.pop() else {
+            let Some(Reverse((at, wake))) = self.wakes.pop() else {
                 break;
             };
             match wake {
                 Wake::Server(key) => {
                     if let Some(e) = self.server_txs.get_mut(&key) {
+                        // This was the scheduled wake-up (or an earlier one): the next
+                        // deadline gets a heap entry again.
+                        if e.scheduled.is_some_and(|s| s <= at) {
+                            e.scheduled = None;
+                        }
                         match &mut e.tx {
                             ServerTx::Invite(t) => t.handle_timeout(now),
                             ServerTx::NonInvite(t) => t.handle_timeout(now),
@@ -535,7 +544,10 @@ impl Endpoint {
         let call = e.call;
         if done {
             self.server_txs.remove(key);
-        } else if let Some(at) = deadline {
+        } else if let Some(at) = deadline
+            && e.scheduled.is_none_or(|s| at < s)
+        {
+            e.scheduled = Some(at);
             self.wakes.push(Reverse((at, Wake::Server(key.to_owned()))));
         }
         if no_ack && let Some(call) = call {

@@ -52,6 +52,7 @@ impl Endpoint {
                 tx,
                 flow,
                 call: None,
+                scheduled: None,
             },
         );
         if method == Method::INVITE {
@@ -360,6 +361,7 @@ impl Endpoint {
                 tx: ServerTx::NonInvite(tx),
                 flow,
                 call: None,
+                scheduled: None,
             },
         );
         let Some(call) = call else {

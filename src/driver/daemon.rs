@@ -62,7 +62,7 @@ pub struct Parts {
     pub feature_codes: crate::config::FeatureCodes,
     /// Tickets, appointments, caller lookup.
     pub plugins: Option<crate::plugin::service::PluginService>,
-    pub directory: Arc<crate::directory::Directory>,
+    pub offices: super::offices::Offices,
 }
 
 /// Per-call state the driver keeps beside the endpoint's.
@@ -166,7 +166,8 @@ pub struct Daemon {
     /// Music-on-hold pieces in order (`it/attesa/musica-NN`), shared by all callers.
     music: Vec<Arc<Prompt>>,
     plugins: Option<crate::plugin::service::PluginService>,
-    directory: Arc<crate::directory::Directory>,
+    /// The office directory in service (reloaded with the tree).
+    offices: super::offices::Offices,
     /// Tickets the console asked for, by plugin tag, waiting for the outbox.
     api_tickets: HashMap<u64, services::ApiReply>,
     next_api_tag: u64,
@@ -195,7 +196,7 @@ impl Daemon {
             next_say_token: 1 << 40,
             music: Vec::new(),
             plugins: parts.plugins,
-            directory: parts.directory,
+            offices: parts.offices,
             api_tickets: HashMap::new(),
             // Apart from call ids, which tag the menu's requests.
             next_api_tag: 1 << 62,
@@ -258,6 +259,9 @@ impl Daemon {
                 _ = tick(&mut watch_tick) => {
                     if self.trees.changed_on_disk() {
                         self.reload("file changed");
+                    } else if self.offices.changed_on_disk() {
+                        tracing::info!("office directory file changed");
+                        self.offices.reload();
                     }
                 }
                 _ = recv_signal(&mut sigterm), if exit_at.is_none() => exit_at = Some(self.begin_stop() + grace),
@@ -333,12 +337,13 @@ impl Daemon {
     }
 
     fn reload(&mut self, why: &str) {
-        tracing::info!(why, "reloading the menu tree");
+        tracing::info!(why, "reloading the menu tree and the office directory");
         if self.trees.reload() {
             self.metrics.tree_reloads += 1;
         } else {
             self.metrics.tree_reload_failures += 1;
         }
+        self.offices.reload();
     }
 
     fn begin_stop(&mut self) -> Instant {
@@ -608,7 +613,7 @@ impl Daemon {
         let tree = self.trees.current();
         match tree {
             Some(tree) if !self.test_line_numbers.contains(&asked) => {
-                let office = self.directory.resolve(&dialled);
+                let office = self.offices.current().resolve(&dialled);
                 let ctx = CallContext {
                     dialled: office.number.clone(),
                     province: office.province.clone(),

@@ -8,6 +8,7 @@ mod daemon;
 pub mod desk;
 pub mod logic;
 pub mod media;
+pub mod offices;
 pub mod ports;
 pub mod tcp;
 pub mod trees;
@@ -180,7 +181,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         workers = n_workers,
         "centralino listening on UDP and TCP"
     );
-    let directory = Arc::new(load_directory(&cfg)?);
+    let offices = offices::Offices::new(cfg.directory.file.clone(), load_directory(&cfg)?);
     let (plugins_tx, plugins_rx) = unbounded_channel();
     let plugins = crate::plugin::service::PluginService::start(
         &cfg.plugins,
@@ -204,7 +205,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         local_host: SocketAddr::new(media_ip, local.port()).to_string(),
         feature_codes: cfg.operators.feature_codes.clone(),
         plugins: Some(plugins),
-        directory,
+        offices,
     });
     daemon
         .serve(

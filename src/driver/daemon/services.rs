@@ -29,7 +29,7 @@ impl Daemon {
             return;
         };
         let region = info.region.clone().unwrap_or_default();
-        let destination = self.directory.destination(&region, section).name;
+        let destination = self.offices.current().destination(&region, section).name;
         let question = ctx.question.take().filter(|pcm| !pcm.is_empty());
         tracing::info!(
             call = call.0,
@@ -74,7 +74,7 @@ impl Daemon {
         let hours = info
             .office
             .as_deref()
-            .and_then(|id| self.directory.office(id))
+            .and_then(|id| self.offices.current().office(id))
             .and_then(|o| o.hours.clone());
         plugins.free_slots(
             call.0,
@@ -271,7 +271,7 @@ impl Daemon {
         ) {
             (Some(info), ..) => info,
             (None, Some(caller), Some(dialled)) => {
-                let resolved = self.directory.resolve(dialled);
+                let resolved = self.offices.current().resolve(dialled);
                 CallInfo {
                     caller: e164_or_as_is(caller),
                     dialled: resolved.number.clone(),
@@ -292,7 +292,7 @@ impl Daemon {
             return;
         };
         let region = info.region.clone().unwrap_or_default();
-        let destination = self.directory.destination(&region, section).name;
+        let destination = self.offices.current().destination(&region, section).name;
         let tag = self.next_api_tag;
         self.next_api_tag += 1;
         self.api_tickets.insert(tag, reply);
@@ -337,7 +337,7 @@ impl Daemon {
     /// What a request carries about its call.
     fn call_info(&self, call: CallId) -> Option<CallInfo> {
         let ctx = self.calls.get(&call)?;
-        let resolved = self.directory.resolve(&ctx.dialled);
+        let resolved = self.offices.current().resolve(&ctx.dialled);
         let mut info = CallInfo {
             caller: e164_or_as_is(&ctx.caller),
             dialled: resolved.number.clone(),

@@ -263,3 +263,44 @@ fn a_caller_books_the_second_slot_by_keys_and_hears_it_confirmed() {
         "booked {start}, offered {offered:?}"
     );
 }
+
+#[test]
+fn a_caller_who_hangs_up_after_the_question_still_leaves_the_ticket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, outbox) = start("ticket-hangup", dir.path());
+    let instructions = wav_ms("ticket/domanda") + wav_ms("sistema/segnale") + 700;
+    let scenario = scenario(
+        dir.path(),
+        "uac_ticket_hangup.xml",
+        &[
+            ("__DIVERTED__", BARI.to_owned()),
+            ("__KEY1__", format!("{PCAPS}/dtmf_2833_1.pcap")),
+            ("__SPEECH__", format!("{PCAPS}/g711a.pcap")),
+            ("__INSTRUCTIONS_MS__", instructions.to_string()),
+        ],
+    );
+    let probe = RtpProbe::start();
+    let run = Sipp::new(&scenario)
+        .service("centralino")
+        .probe(&probe)
+        .timeout(Duration::from_secs(60))
+        .run(daemon.sip);
+    drop(probe);
+    run.assert_success();
+
+    let tickets = delivered(&outbox, "tickets.jsonl");
+    assert_eq!(tickets.len(), 1, "{tickets:#?}");
+    let t = &tickets[0];
+    assert_eq!(t["section"], "pensioni");
+    assert_eq!(t["call"]["region"], "Puglia");
+    let ms = t["question_ms"].as_u64().expect("question_ms");
+    assert!((5_000..=9_000).contains(&ms), "question of {ms} ms");
+    let log = daemon.log();
+    assert!(
+        log.contains("caller hung up during the question: opening the ticket"),
+        "{}",
+        tail(&log, 30)
+    );
+    // Nobody was left to hear an id.
+    assert!(!log.contains("first=Some(\"it/ticket/registrata\")"));
+}

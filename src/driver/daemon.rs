@@ -170,6 +170,9 @@ pub struct Daemon {
     offices: super::offices::Offices,
     /// Tickets the console asked for, by plugin tag, waiting for the outbox.
     api_tickets: HashMap<u64, services::ApiReply>,
+    /// Calls that hung up while speaking a ticket's question, until the media worker
+    /// hands the recording over: section and call context.
+    orphan_questions: HashMap<CallId, (String, crate::plugin::CallInfo, crate::plugin::Origin)>,
     next_api_tag: u64,
 }
 
@@ -198,6 +201,7 @@ impl Daemon {
             plugins: parts.plugins,
             offices: parts.offices,
             api_tickets: HashMap::new(),
+            orphan_questions: HashMap::new(),
             // Apart from call ids, which tag the menu's requests.
             next_api_tag: 1 << 62,
         }
@@ -380,6 +384,11 @@ impl Daemon {
                 digit,
                 source,
             } => self.digit(now, call, digit, source),
+            MediaEvent::Recorded { call, pcm } if self.orphan_questions.contains_key(&call) => {
+                if let Some((section, info, origin)) = self.orphan_questions.remove(&call) {
+                    self.open_orphan_ticket(call, &section, info, origin, pcm);
+                }
+            }
             MediaEvent::Recorded { call, pcm } => {
                 if let Some(ctx) = self.calls.get_mut(&call) {
                     ctx.question = Some(pcm);
@@ -577,6 +586,21 @@ impl Daemon {
                         let applied = desk.feature(now, &user, feature);
                         tracing::info!(operator = %user, ?feature, applied, "feature applied");
                     }
+                }
+                // Hung up while speaking a ticket's question: the ticket is opened when the
+                // media worker hands over what was recorded.
+                let section = self.calls.get(&call).and_then(|c| match &c.logic {
+                    Some(Logic::Menu(i)) => i.recording_for().map(str::to_owned),
+                    _ => None,
+                });
+                if let Some(section) = section
+                    && let Some(info) = self.call_info(call)
+                {
+                    let origin = self.calls.get(&call).map(|c| c.origin.clone());
+                    self.orphan_questions.insert(
+                        call,
+                        (section, info, origin.unwrap_or(crate::plugin::Origin::Menu)),
+                    );
                 }
                 if let Some(mut ctx) = self.calls.remove(&call) {
                     if matches!(reason, EndReason::RemoteBye | EndReason::Cancelled)

@@ -388,6 +388,12 @@ impl Worker {
                 if let Some(slot) = self.by_call.remove(&call)
                     && let Some(mut s) = self.sessions[slot].take()
                 {
+                    // A question being recorded when the caller hung up is kept.
+                    if let Some(rec) = s.recording.take() {
+                        let _ = self
+                            .events
+                            .send(MediaEvent::Recorded { call, pcm: rec.pcm });
+                    }
                     let _ = self.poll.registry().deregister(&mut s.socket);
                     self.free_slots.push(slot);
                     // `s` drops here: the socket (and its descriptor) is released now.

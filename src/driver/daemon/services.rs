@@ -63,6 +63,47 @@ impl Daemon {
         }
     }
 
+    /// The caller hung up while speaking a ticket's question: the ticket is opened with
+    /// what was said (nothing to open when less than a second was said). The caller
+    /// hears no id; the office has their number to call back.
+    pub(super) fn open_orphan_ticket(
+        &mut self,
+        call: CallId,
+        section: &str,
+        info: CallInfo,
+        origin: Origin,
+        pcm: Vec<i16>,
+    ) {
+        let (Some(plugins), Some(section)) = (self.plugins.as_ref(), Section::from_name(section))
+        else {
+            return;
+        };
+        if pcm.len() < 8000 {
+            tracing::info!(call = call.0, "hung up before saying a question: no ticket");
+            return;
+        }
+        let region = info.region.clone().unwrap_or_default();
+        let destination = self.offices.current().destination(&region, section).name;
+        tracing::info!(
+            call = call.0,
+            section = section.name(),
+            question_ms = pcm.len() / 8,
+            "caller hung up during the question: opening the ticket"
+        );
+        plugins.open_ticket(
+            call.0,
+            TicketRequest {
+                section,
+                destination,
+                call: info,
+                question: Some(pcm),
+                origin,
+                notes: None,
+                idempotency_key: None,
+            },
+        );
+    }
+
     /// The menu asks for free slots of `service` at the caller's agency.
     pub(super) fn find_slots(&mut self, now: Instant, call: CallId, service: &str) {
         let Some(plugins) = self.plugins.as_ref() else {
@@ -335,7 +376,7 @@ impl Daemon {
     }
 
     /// What a request carries about its call.
-    fn call_info(&self, call: CallId) -> Option<CallInfo> {
+    pub(super) fn call_info(&self, call: CallId) -> Option<CallInfo> {
         let ctx = self.calls.get(&call)?;
         let resolved = self.offices.current().resolve(&ctx.dialled);
         let mut info = CallInfo {

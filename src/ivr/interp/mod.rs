@@ -490,6 +490,23 @@ impl Interp {
         }
     }
 
+    /// The ticket section (`target`) whose question the caller is speaking now, if any:
+    /// a caller who hangs up mid-question still leaves the ticket (as on an answering
+    /// machine), only without hearing its id.
+    pub fn recording_for(&self) -> Option<&str> {
+        if !matches!(self.wait, Wait::Recording { .. }) {
+            return None;
+        }
+        match self.tree.node(self.node) {
+            Node::Handoff {
+                kind: HandoffKind::Ticket,
+                target,
+                ..
+            } => Some(target),
+            _ => None,
+        }
+    }
+
     pub fn path(&self) -> &[Step] {
         &self.path
     }

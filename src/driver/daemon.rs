@@ -420,7 +420,9 @@ impl Daemon {
         };
         match ctx.merger.offer(now, source, digit) {
             Some(d) => {
-                tracing::info!(call = call.0, digit = %d, source = ?source, "dtmf");
+                // Debug only: keys can spell personal data (a phone number typed into a
+                // collect node), which info-level logs must not carry.
+                tracing::debug!(call = call.0, digit = %d, source = ?source, "dtmf");
                 if ctx.queued == Queued::Waiting {
                     if let Some(desk) = self.desk.as_mut() {
                         desk.caller_key(now, call, d.as_char());

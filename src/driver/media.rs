@@ -452,8 +452,9 @@ impl Worker {
                         let _ = self.events.send(MediaEvent::Recorded { call: s.call, pcm });
                     }
                 }
-                // In-band DTMF looks at 20 ms frames.
-                if payload.len() == FRAME_SAMPLES {
+                // In-band DTMF looks at 20 ms frames; not while bridged (the operator hears
+                // the tones, and the menu takes no keys then), which spares the decoding.
+                if payload.len() == FRAME_SAMPLES && s.peer.is_none() {
                     g711::decode_frame(media.codec, payload, &mut self.pcm);
                     s.inband.on_frame(&self.pcm).map(|d| (d, Source::Inband))
                 } else {

@@ -66,6 +66,11 @@ fn load_directory(cfg: &Config) -> Result<crate::directory::Directory, StartErro
             for w in warnings {
                 tracing::warn!("{w}");
             }
+            tracing::info!(
+                file = %path.display(),
+                offices = dir.offices().count(),
+                "office directory in service"
+            );
             Ok(dir)
         }
         Err(errors) => Err(StartError::Directory {

@@ -228,9 +228,9 @@ fn run(a: &Args) -> Result<Report, String> {
     }
     let wall = start.elapsed().as_secs_f64();
     let after = sample();
-    // Let the last packets in flight land before the shards stop.
-    std::thread::sleep(Duration::from_millis(100));
-    let stats: Vec<ShardStats> = shards.into_iter().map(Shard::finish).collect();
+    // The shards keep receiving for 100 ms more, so the last packets in flight land.
+    let stop_at = now_ns() + 100_000_000;
+    let stats: Vec<ShardStats> = shards.into_iter().map(|s| s.finish(stop_at)).collect();
 
     let mut r = Report {
         calls: a.calls,

@@ -54,10 +54,10 @@ pub enum Cmd {
         answered_ns: i64,
     },
     /// The call is hanging up: send no more keys.
-    Stop {
-        call: usize,
-    },
-    Shutdown,
+    Stop { call: usize },
+    /// Keep receiving until this time (ns, the `now_ns` clock) — packets still in
+    /// flight land — then stop.
+    Shutdown { at_ns: i64 },
 }
 
 /// Digits to press and when (ns after answer, then `gap_ns` apart).
@@ -197,6 +197,7 @@ impl Shard {
                     keys,
                     window,
                     timers: BinaryHeap::new(),
+                    stop_at_ns: None,
                     stats: ShardStats {
                         all: Hist::new(),
                         steady: Hist::new(),
@@ -231,8 +232,10 @@ impl Shard {
         }
     }
 
-    pub fn finish(self) -> ShardStats {
-        self.send(Cmd::Shutdown);
+    /// Stops the shard at `at_ns` (give every shard the same instant: they linger
+    /// together) and returns what it measured.
+    pub fn finish(self, at_ns: i64) -> ShardStats {
+        self.send(Cmd::Shutdown { at_ns });
         let stats = self.join.join().expect("RTP shard panicked");
         // SAFETY: the thread is gone; we own the eventfd.
         unsafe {
@@ -264,6 +267,8 @@ struct Worker {
     window: Arc<Window>,
     /// (due ns, stream slot, digit index, packet 0..6 of the digit)
     timers: BinaryHeap<Reverse<(i64, usize, usize, u8)>>,
+    /// Set by `Shutdown`: when to stop receiving.
+    stop_at_ns: Option<i64>,
     stats: ShardStats,
 }
 
@@ -272,8 +277,15 @@ impl Worker {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
         let mut buf = [0u8; 2048];
         loop {
-            let timeout = match self.timers.peek() {
-                Some(Reverse((due, ..))) => {
+            let next = self
+                .timers
+                .peek()
+                .map(|Reverse((due, ..))| *due)
+                .into_iter()
+                .chain(self.stop_at_ns)
+                .min();
+            let timeout = match next {
+                Some(due) => {
                     let ms = (due - now_ns() + 999_999) / 1_000_000;
                     ms.clamp(0, 100) as libc::c_int
                 }
@@ -289,20 +301,20 @@ impl Worker {
                     let mut v = 0u64;
                     // SAFETY: an 8-byte read from the eventfd.
                     unsafe { libc::read(self.wake, (&raw mut v).cast(), 8) };
-                    if !self.commands() {
-                        return;
-                    }
+                    self.commands();
                 } else {
                     // Level-triggered: one datagram per event; more wake us again.
                     self.receive(data as usize, &mut buf);
                 }
             }
             self.run_timers();
+            if self.stop_at_ns.is_some_and(|t| now_ns() >= t) {
+                return;
+            }
         }
     }
 
-    /// Returns false on shutdown.
-    fn commands(&mut self) -> bool {
+    fn commands(&mut self) {
         while let Ok(cmd) = self.rx.try_recv() {
             match cmd {
                 Cmd::Start {
@@ -334,10 +346,9 @@ impl Worker {
                     }
                 }
                 Cmd::Stop { call } => self.streams[self.slot_of[call]].stopped = true,
-                Cmd::Shutdown => return false,
+                Cmd::Shutdown { at_ns } => self.stop_at_ns = Some(at_ns),
             }
         }
-        true
     }
 
     /// Sends the due RFC 4733 packets: per digit E=0 three times, then E=1 three times,

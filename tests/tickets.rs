@@ -60,6 +60,36 @@ fn scenario(dir: &Path, template: &str, fill: &[(&str, String)]) -> String {
     path.to_str().expect("utf-8 path").to_owned()
 }
 
+/// Runs one sipp caller (its audio goes to a probe nobody reads) and expects success.
+fn call(scenario: &str, daemon: &Daemon, limit: Duration) {
+    let probe = RtpProbe::start();
+    let run = Sipp::new(scenario)
+        .service("centralino")
+        .probe(&probe)
+        .timeout(limit)
+        .run(daemon.sip);
+    drop(probe);
+    run.assert_success();
+}
+
+/// A citizen forwarded from Bari presses 1, waits for the instructions and the tone and
+/// speaks sipp's 7 s speech recording; `template` says how the call ends.
+fn leave_question(dir: &Path, daemon: &Daemon, template: &str, limit: Duration) {
+    let instructions = wav_ms("ticket/domanda") + wav_ms("sistema/segnale") + 700;
+    let scenario = scenario(
+        dir,
+        template,
+        &[
+            ("__DIVERTED__", BARI.to_owned()),
+            ("__KEY1__", format!("{PCAPS}/dtmf_2833_1.pcap")),
+            ("__POUND__", format!("{PCAPS}/dtmf_2833_pound.pcap")),
+            ("__SPEECH__", format!("{PCAPS}/g711a.pcap")),
+            ("__INSTRUCTIONS_MS__", instructions.to_string()),
+        ],
+    );
+    call(&scenario, daemon, limit);
+}
+
 fn wav_ms(id: &str) -> u64 {
     let r = hound::WavReader::open(prompt_path(id)).expect("prompt wav");
     r.duration() as u64 * 1000 / r.spec().sample_rate as u64
@@ -110,26 +140,12 @@ fn pcap_speech() -> Vec<f32> {
 fn a_forwarded_caller_leaves_a_question_and_the_ticket_reaches_the_outbox() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (daemon, outbox) = start("ticket-walk", dir.path());
-    let instructions = wav_ms("ticket/domanda") + wav_ms("sistema/segnale") + 700;
-    let scenario = scenario(
+    leave_question(
         dir.path(),
+        &daemon,
         "uac_ticket.xml",
-        &[
-            ("__DIVERTED__", BARI.to_owned()),
-            ("__KEY1__", format!("{PCAPS}/dtmf_2833_1.pcap")),
-            ("__POUND__", format!("{PCAPS}/dtmf_2833_pound.pcap")),
-            ("__SPEECH__", format!("{PCAPS}/g711a.pcap")),
-            ("__INSTRUCTIONS_MS__", instructions.to_string()),
-        ],
+        Duration::from_secs(120),
     );
-    let probe = RtpProbe::start();
-    let run = Sipp::new(&scenario)
-        .service("centralino")
-        .probe(&probe)
-        .timeout(Duration::from_secs(120))
-        .run(daemon.sip);
-    drop(probe);
-    run.assert_success();
 
     // Stored, then confirmed: the id read back to the caller is the outbox's.
     let log = daemon.log();
@@ -217,14 +233,7 @@ fn a_caller_books_the_second_slot_by_keys_and_hears_it_confirmed() {
             ("__KEY_CONFIRM__", format!("{PCAPS}/dtmf_2833_1.pcap")),
         ],
     );
-    let probe = RtpProbe::start();
-    let run = Sipp::new(&scenario)
-        .service("centralino")
-        .probe(&probe)
-        .timeout(Duration::from_secs(90))
-        .run(daemon.sip);
-    drop(probe);
-    run.assert_success();
+    call(&scenario, &daemon, Duration::from_secs(90));
 
     let log = daemon.log();
     assert!(
@@ -268,25 +277,12 @@ fn a_caller_books_the_second_slot_by_keys_and_hears_it_confirmed() {
 fn a_caller_who_hangs_up_after_the_question_still_leaves_the_ticket() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (daemon, outbox) = start("ticket-hangup", dir.path());
-    let instructions = wav_ms("ticket/domanda") + wav_ms("sistema/segnale") + 700;
-    let scenario = scenario(
+    leave_question(
         dir.path(),
+        &daemon,
         "uac_ticket_hangup.xml",
-        &[
-            ("__DIVERTED__", BARI.to_owned()),
-            ("__KEY1__", format!("{PCAPS}/dtmf_2833_1.pcap")),
-            ("__SPEECH__", format!("{PCAPS}/g711a.pcap")),
-            ("__INSTRUCTIONS_MS__", instructions.to_string()),
-        ],
+        Duration::from_secs(60),
     );
-    let probe = RtpProbe::start();
-    let run = Sipp::new(&scenario)
-        .service("centralino")
-        .probe(&probe)
-        .timeout(Duration::from_secs(60))
-        .run(daemon.sip);
-    drop(probe);
-    run.assert_success();
 
     let tickets = delivered(&outbox, "tickets.jsonl");
     assert_eq!(tickets.len(), 1, "{tickets:#?}");

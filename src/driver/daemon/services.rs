@@ -11,9 +11,10 @@ use crate::plugin::service::PluginReply;
 use crate::plugin::{BookingRequest, CallInfo, Origin, Section, SlotQuery, TicketRequest};
 use crate::sip::endpoint::CallId;
 
+use std::time::Instant;
+
 /// Where the console's ticket request is answered.
 pub(super) type ApiReply = tokio::sync::oneshot::Sender<Result<crate::plugin::Ticket, ApiError>>;
-use std::time::Instant;
 
 impl Daemon {
     /// The menu asks for a ticket in `section` (the question, if any, is recorded).
@@ -28,28 +29,39 @@ impl Daemon {
         let Some(ctx) = self.calls.get_mut(&call) else {
             return;
         };
-        let region = info.region.clone().unwrap_or_default();
-        let destination = self.offices.current().destination(&region, section).name;
         let question = ctx.question.take().filter(|pcm| !pcm.is_empty());
+        let origin = ctx.origin.clone();
+        let question_ms = question.as_ref().map_or(0, |q| q.len() / 8);
+        let request = self.ticket_request(section, info, question, origin);
         tracing::info!(
             call = call.0,
             section = section.name(),
-            %destination,
-            question_ms = question.as_ref().map_or(0, |q| q.len() / 8),
+            destination = %request.destination,
+            question_ms,
             "opening a ticket"
         );
-        plugins.open_ticket(
-            call.0,
-            TicketRequest {
-                section,
-                destination,
-                call: info,
-                question,
-                origin: ctx.origin.clone(),
-                notes: None,
-                idempotency_key: None,
-            },
-        );
+        plugins.open_ticket(call.0, request);
+    }
+
+    /// A ticket for the call `info` describes, addressed to its region's CRIC section
+    /// (or GAI) from the directory in service.
+    fn ticket_request(
+        &self,
+        section: Section,
+        info: CallInfo,
+        question: Option<Vec<i16>>,
+        origin: Origin,
+    ) -> TicketRequest {
+        let region = info.region.clone().unwrap_or_default();
+        TicketRequest {
+            section,
+            destination: self.offices.current().destination(&region, section).name,
+            call: info,
+            question,
+            origin,
+            notes: None,
+            idempotency_key: None,
+        }
     }
 
     /// Asks the caller-lookup hook, when there is one, about a new call; the answer adds
@@ -82,8 +94,6 @@ impl Daemon {
             tracing::info!(call = call.0, "hung up before saying a question: no ticket");
             return;
         }
-        let region = info.region.clone().unwrap_or_default();
-        let destination = self.offices.current().destination(&region, section).name;
         tracing::info!(
             call = call.0,
             section = section.name(),
@@ -92,15 +102,7 @@ impl Daemon {
         );
         plugins.open_ticket(
             call.0,
-            TicketRequest {
-                section,
-                destination,
-                call: info,
-                question: Some(pcm),
-                origin,
-                notes: None,
-                idempotency_key: None,
-            },
+            self.ticket_request(section, info, Some(pcm), origin),
         );
     }
 
@@ -332,26 +334,19 @@ impl Daemon {
             let _ = reply.send(Err(ApiError::new(503, "tickets are not enabled")));
             return;
         };
-        let region = info.region.clone().unwrap_or_default();
-        let destination = self.offices.current().destination(&region, section).name;
         let tag = self.next_api_tag;
         self.next_api_tag += 1;
         self.api_tickets.insert(tag, reply);
         tracing::info!(operator = %t.operator, section = section.name(), "console opens a ticket");
-        plugins.open_ticket(
-            tag,
-            TicketRequest {
-                section,
-                destination,
-                call: info,
-                question: None,
-                origin: Origin::Api {
-                    operator: t.operator,
-                },
-                notes: t.notes,
-                idempotency_key,
-            },
-        );
+        let origin = Origin::Api {
+            operator: t.operator,
+        };
+        let request = TicketRequest {
+            notes: t.notes,
+            idempotency_key,
+            ..self.ticket_request(section, info, None, origin)
+        };
+        plugins.open_ticket(tag, request);
     }
 
     fn reply_to_menu(&mut self, now: Instant, call: CallId, reply: ServiceReply) {

@@ -128,6 +128,14 @@ pub struct LocalSession {
     pub version: u64,
 }
 
+/// Checks that an offer can be answered, without writing the answer (which needs the
+/// RTP port, allocated only once the call is taken).
+pub fn check(offer: &str) -> Result<(), SdpError> {
+    let sdp = parse::parse(offer)?;
+    let (index, chosen) = select_stream(&sdp, None)?;
+    media_params(&sdp, &sdp.media[index], chosen).map(|_| ())
+}
+
 /// Answers an SDP offer: the media to use and the answer body (CRLF line endings).
 pub fn answer(offer: &str, local: &LocalSession) -> Result<(MediaParams, String), SdpError> {
     let sdp = parse::parse(offer)?;
@@ -344,12 +352,11 @@ fn write_audio(
     dtmf: Option<u8>,
     direction: Direction,
 ) {
-    let mut pts: Vec<String> = codecs.iter().map(|(pt, _)| pt.to_string()).collect();
-    pts.extend(dtmf.map(|pt| pt.to_string()));
-    line(
-        out,
-        format_args!("m=audio {port} RTP/AVP {}", pts.join(" ")),
-    );
+    let _ = write!(out, "m=audio {port} RTP/AVP");
+    for pt in codecs.iter().map(|(pt, _)| *pt).chain(dtmf) {
+        let _ = write!(out, " {pt}");
+    }
+    out.push_str("\r\n");
     for (pt, codec) in codecs {
         line(out, format_args!("a=rtpmap:{pt} {}/8000", codec.name()));
     }

@@ -1,12 +1,12 @@
 //! SIP message framing, limits and parsing (RFC 3261 §7, §18.3, §20): size and header-line
-//! caps are enforced before any parsing; ezk-sip-types does the grammar behind this module.
+//! caps are enforced before any parsing. The values every message carries (From, To, CSeq,
+//! header lines) are decoded by hand in `lean`; ezk-sip-types does the rest of the grammar.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use bytesstr::BytesStr;
 use ezk_sip_types::header::HeaderParse;
-use ezk_sip_types::header::typed::{CSeq, FromTo, Via};
-use ezk_sip_types::msg::{Line, MessageLine, PullParser};
-use ezk_sip_types::parse::Parse;
+use ezk_sip_types::header::typed::Via;
+use ezk_sip_types::msg::PullParser;
 use ezk_sip_types::{Method, Name};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -152,7 +152,8 @@ fn same_name(parsed: &Name, wanted: &str) -> bool {
 /// The facts every request must carry (RFC 3261 §8.1.1), decoded once.
 #[derive(Debug, Clone)]
 pub struct Essentials {
-    pub via: Via,
+    /// The top Via's sent-by, as transaction keys compare it.
+    pub sent_by: String,
     pub branch: String,
     pub call_id: String,
     pub cseq: u32,
@@ -169,17 +170,9 @@ impl SipMessage {
             return Err(MsgError::TooLarge);
         }
         let head_len = head_end(&raw).ok_or(MsgError::Incomplete)?;
-        let declared = content_length(&raw[..head_len])?;
-        let available = raw.len() - head_len;
-        let body_len = match declared {
-            Some(n) if n > available => return Err(MsgError::BodyTruncated),
-            Some(n) => n,
-            None if stream => return Err(MsgError::Missing("Content-Length")),
-            None => available,
-        };
-        let body = raw.slice(head_len..head_len + body_len);
+        // Every byte of the head is in the start line or a header line (or is a line
+        // break), and each of those is checked to be UTF-8 below.
         let head = unfold(raw.slice(..head_len));
-        std::str::from_utf8(&head).map_err(|_| MsgError::NotUtf8)?;
 
         let mut lines = PullParser::new(&head, 0);
         let first = match lines.next() {
@@ -187,22 +180,7 @@ impl SipMessage {
             _ => return Err(MsgError::BadStartLine),
         };
         let first = std::str::from_utf8(first).map_err(|_| MsgError::NotUtf8)?;
-        let start = match MessageLine::parse(&head)(first) {
-            Ok((rest, _)) if !rest.trim().is_empty() => return Err(MsgError::BadStartLine),
-            Ok((_, MessageLine::Request(r))) => StartLine::Request {
-                method: r.method,
-                uri: first
-                    .split_ascii_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_owned(),
-            },
-            Ok((_, MessageLine::Response(s))) => StartLine::Response {
-                code: s.code.into_u16(),
-                reason: s.reason.map(|r| r.to_string()).unwrap_or_default(),
-            },
-            Err(_) => return Err(MsgError::BadStartLine),
-        };
+        let start = lean::start_line(first).ok_or(MsgError::BadStartLine)?;
 
         let mut headers = Vec::with_capacity(16);
         for line in lines {
@@ -211,13 +189,31 @@ impl SipMessage {
                 return Err(MsgError::TooManyHeaders);
             }
             let text = std::str::from_utf8(line).map_err(|_| MsgError::NotUtf8)?;
-            let (_, parsed) = Line::parse(&head, text).map_err(|_| MsgError::BadHeaderLine)?;
-            if parsed.name.as_print_str().is_empty() {
-                return Err(MsgError::BadHeaderLine);
-            }
-            let value = parsed.value.as_str().trim();
-            headers.push((parsed.name, BytesStr::from_parse(&head, value)));
+            let (name, value) = lean::header_line(text).ok_or(MsgError::BadHeaderLine)?;
+            headers.push((
+                lean::header_name(&head, name),
+                BytesStr::from_parse(&head, value),
+            ));
         }
+        let mut declared = None;
+        for (_, v) in headers
+            .iter()
+            .filter(|(n, _)| same_name(n, "Content-Length"))
+        {
+            let n: usize = v.as_str().parse().map_err(|_| MsgError::BadContentLength)?;
+            if declared.is_some_and(|d| d != n) {
+                return Err(MsgError::BadContentLength);
+            }
+            declared = Some(n);
+        }
+        let available = raw.len() - head_len;
+        let body_len = match declared {
+            Some(n) if n > available => return Err(MsgError::BodyTruncated),
+            Some(n) => n,
+            None if stream => return Err(MsgError::Missing("Content-Length")),
+            None => available,
+        };
+        let body = raw.slice(head_len..head_len + body_len);
         Ok(SipMessage {
             start,
             headers,
@@ -292,18 +288,23 @@ impl SipMessage {
         Ok(out)
     }
 
+    /// The top Via entry (the first of a comma-joined line).
+    pub fn top_via(&self) -> Result<TopVia<'_>, MsgError> {
+        let raw = self.first(&Name::VIA).ok_or(MsgError::Missing("Via"))?;
+        lean::top_via(raw.as_str()).map_err(|_| MsgError::Malformed("Via"))
+    }
+
+    /// The CSeq number and method.
+    pub fn cseq(&self) -> Result<(u32, Method), MsgError> {
+        let raw = self.first(&Name::CSEQ).ok_or(MsgError::Missing("CSeq"))?;
+        lean::cseq(raw.as_str()).map_err(|_| MsgError::Malformed("CSeq"))
+    }
+
     /// Decodes what every request needs for transaction and dialog matching.
     pub fn essentials(&self) -> Result<Essentials, MsgError> {
-        let via = self
-            .vias()?
-            .into_iter()
-            .next()
-            .ok_or(MsgError::Missing("Via"))?;
-        let branch = via
-            .params
-            .get_val("branch")
-            .map(|b| b.to_string())
-            .unwrap_or_default();
+        let via = self.top_via()?;
+        let branch = via.branch.unwrap_or_default().to_owned();
+        let sent_by = via.sent_by();
         let call_id = self
             .first(&Name::CALL_ID)
             .ok_or(MsgError::Missing("Call-ID"))?
@@ -311,23 +312,29 @@ impl SipMessage {
         if call_id.is_empty() {
             return Err(MsgError::Malformed("Call-ID"));
         }
-        let cseq: CSeq = self.typed(&Name::CSEQ, "CSeq")?;
-        let from: FromTo = self.typed(&Name::FROM, "From")?;
-        let to: FromTo = self.typed(&Name::TO, "To")?;
+        let (cseq, cseq_method) = self.cseq()?;
+        let tag = |name: &Name, label: &'static str| -> Result<Option<String>, MsgError> {
+            let raw = self.first(name).ok_or(MsgError::Missing(label))?;
+            lean::from_to_tag(raw.as_str())
+                .map(|t| t.map(str::to_owned))
+                .map_err(|_| MsgError::Malformed(label))
+        };
+        let from_tag = tag(&Name::FROM, "From")?;
+        let to_tag = tag(&Name::TO, "To")?;
         if let Some(m) = self.method()
-            && *m != cseq.method
+            && *m != cseq_method
             && *m != Method::ACK
         {
             return Err(MsgError::CSeqMismatch);
         }
         Ok(Essentials {
-            via,
+            sent_by,
             branch,
             call_id,
-            cseq: cseq.cseq,
-            cseq_method: cseq.method,
-            from_tag: from.tag.map(|t| t.to_string()),
-            to_tag: to.tag.map(|t| t.to_string()),
+            cseq,
+            cseq_method,
+            from_tag,
+            to_tag,
         })
     }
 
@@ -485,16 +492,18 @@ fn stamp_via(via: &str, source: SocketAddr) -> String {
     // A comma-joined Via line: only its first entry is ours to stamp.
     let (first, rest) = via.split_at(via.find(',').unwrap_or(via.len()));
     let mut parts = first.split(';');
-    let mut out = parts.next().unwrap_or_default().trim().to_owned();
+    let mut out = String::with_capacity(via.len() + 48);
+    out.push_str(parts.next().unwrap_or_default().trim());
     for p in parts.map(str::trim) {
-        let lower = p.to_ascii_lowercase();
-        if lower.starts_with("received") {
+        let name = p.split('=').next().unwrap_or_default().trim_end();
+        if name.eq_ignore_ascii_case("received") {
             continue;
         }
-        if lower == "rport" || lower.starts_with("rport=") {
-            let _ = write!(out, ";rport={}", source.port());
+        out.push(';');
+        if name.eq_ignore_ascii_case("rport") {
+            let _ = write!(out, "rport={}", source.port());
         } else {
-            let _ = write!(out, ";{p}");
+            out.push_str(p);
         }
     }
     let _ = write!(out, ";received={}{rest}", source.ip());
@@ -556,6 +565,9 @@ pub fn raw_bad_request(raw: &[u8], fault: &MsgError, source: SocketAddr) -> Opti
     text.push_str("Server: centralino\r\nContent-Length: 0\r\n\r\n");
     Some(Bytes::from(text))
 }
+
+mod lean;
+pub use lean::TopVia;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,6 @@
 
 use crate::sip::msg::SipMessage;
 use ezk_sip_types::Name;
-use ezk_sip_types::header::typed::CSeq;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -406,9 +405,7 @@ pub fn parse_register(
         .map(|v| v.as_str().trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or(RegisterError::Malformed("Call-ID"))?;
-    let cseq: CSeq = msg
-        .typed(&Name::CSEQ, "CSeq")
-        .map_err(|_| RegisterError::Malformed("CSeq"))?;
+    let (cseq, _) = msg.cseq().map_err(|_| RegisterError::Malformed("CSeq"))?;
     let expires_header = match msg.first(&Name::EXPIRES) {
         None => None,
         Some(v) => Some(delta_seconds(v.as_str()).ok_or(RegisterError::Malformed("Expires"))?),
@@ -437,7 +434,7 @@ pub fn parse_register(
         contacts,
         expires_header,
         call_id,
-        cseq: cseq.cseq,
+        cseq,
         source,
         transport,
     })

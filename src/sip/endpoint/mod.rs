@@ -321,7 +321,7 @@ impl Endpoint {
             return self.handle_response(now, msg);
         }
         match msg.essentials() {
-            Ok(_) => self.handle_request(now, flow, msg),
+            Ok(e) => self.handle_request(now, flow, msg, e),
             Err(fault) if msg.method() == Some(&ezk_sip_types::Method::ACK) => {
                 tracing::debug!(%fault, "dropping malformed ACK");
                 self.stats.dropped += 1;
@@ -485,14 +485,8 @@ impl Endpoint {
     }
 
     fn handle_response(&mut self, now: Instant, msg: SipMessage) {
-        let branch = msg
-            .vias()
-            .ok()
-            .and_then(|v| v.into_iter().next())
-            .and_then(|v| v.params.get_val("branch").map(|b| b.to_string()));
-        let method = msg
-            .typed::<ezk_sip_types::header::typed::CSeq>(&ezk_sip_types::Name::CSEQ, "CSeq")
-            .map(|c| c.method);
+        let branch = msg.top_via().ok().and_then(|v| v.branch.map(str::to_owned));
+        let method = msg.cseq().map(|(_, method)| method);
         let (Some(branch), Ok(method)) = (branch, method) else {
             self.stats.stray_responses += 1;
             return;

@@ -4,14 +4,17 @@
 use super::*;
 use crate::sip::dialled::{Dialled, dialled_in};
 use crate::sip::msg::{Essentials, StartLine};
-use ezk_sip_types::print::AppendCtx;
 use ezk_sip_types::{Method, Name};
 
 impl Endpoint {
-    pub(super) fn handle_request(&mut self, now: Instant, flow: Flow, msg: SipMessage) {
-        let Ok(e) = msg.essentials() else {
-            return;
-        };
+    /// A request whose essentials `e` were decoded (and found sound) by the caller.
+    pub(super) fn handle_request(
+        &mut self,
+        now: Instant,
+        flow: Flow,
+        msg: SipMessage,
+        e: Essentials,
+    ) {
         let method = msg.method().cloned().unwrap_or(Method::ACK);
         // §17.2.3: branch + sent-by + method, with ACK matching its INVITE.
         let tx_method = if method == Method::ACK {
@@ -19,7 +22,7 @@ impl Endpoint {
         } else {
             method.clone()
         };
-        let sent_by = e.via.sent_by.default_print_ctx().to_string();
+        let sent_by = &e.sent_by;
         let key = format!("{}|{sent_by}|{tx_method}", e.branch);
 
         if method == Method::ACK {
@@ -33,7 +36,7 @@ impl Endpoint {
             return self.drain_server(now, &key);
         }
         if method == Method::CANCEL {
-            return self.handle_cancel(now, flow, &key, &msg, &e.branch, &sent_by);
+            return self.handle_cancel(now, flow, &key, &msg, &e.branch, sent_by);
         }
 
         // A new transaction.
@@ -268,14 +271,8 @@ impl Endpoint {
             return Err((415, "Unsupported Media Type".into()));
         }
         let text = std::str::from_utf8(&msg.body).map_err(|_| (400, "Malformed SDP".to_owned()))?;
-        let probe = LocalSession {
-            ip: self.cfg.media_ip,
-            rtp_port: 9,
-            session_id: 0,
-            version: 0,
-        };
-        match sdp::answer(text, &probe) {
-            Ok(_) => Ok(Some(text.to_owned())),
+        match sdp::check(text) {
+            Ok(()) => Ok(Some(text.to_owned())),
             Err(sdp::SdpError::NoCommonCodec) => Err((488, "Not Acceptable Here".into())),
             Err(sdp::SdpError::Malformed(why)) => Err((400, format!("Malformed SDP: {why}"))),
         }

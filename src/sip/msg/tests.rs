@@ -57,7 +57,7 @@ l: 0\r\n\r\n";
         "a folded subject line"
     );
     assert!(m.has(&Name::CONTACT));
-    assert_eq!(e.via.sent_by.port, Some(5070));
+    assert_eq!(e.sent_by, "[::1]:5070");
 }
 
 #[test]

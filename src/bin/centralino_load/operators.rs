@@ -9,7 +9,7 @@
 //! (Timer E, §17.1.2.2), answers the daemon's BYE with 200 (§15.1.2) and unregisters at
 //! the end.
 use crate::sip::sdp_remote;
-use crate::stats::random_u64;
+use crate::stats::{quantile_u64, random_u64};
 use bytes::Bytes;
 use centralino::media::rtp::RtpHeader;
 use centralino::sip::auth::{Algorithm, digest_response, ha1};
@@ -73,6 +73,10 @@ pub struct FarmStats {
     pub calls_with_media: u64,
     /// RTP frames the operators sent (one per 20 ms of talk).
     pub rtp_sent: u64,
+    /// How late each media tick ran, µs (sorted at the end). The daemon relays these
+    /// frames to the callers as they come, so a late tick here shows up as a late
+    /// packet in a connected caller's stream without being the daemon's doing.
+    pub tick_late_us: Vec<u64>,
 }
 
 impl FarmStats {
@@ -81,7 +85,8 @@ impl FarmStats {
             "{{\"operators\":{},\"registered\":{},\"reregistrations\":{},\"unregistered\":{},\
              \"invites\":{},\"invite_retransmissions\":{},\"answered\":{},\"ack_timeouts\":{},\
              \"cancelled\":{},\"hung_up\":{},\"bye_failed\":{},\"hung_up_by_daemon\":{},\
-             \"left_up\":{},\"rtp_packets\":{},\"calls_with_media\":{},\"rtp_sent\":{}}}",
+             \"left_up\":{},\"rtp_packets\":{},\"calls_with_media\":{},\"rtp_sent\":{},\
+             \"tick_late_p99_us\":{},\"tick_late_max_us\":{}}}",
             self.operators,
             self.registered,
             self.reregistrations,
@@ -98,6 +103,8 @@ impl FarmStats {
             self.rtp_packets,
             self.calls_with_media,
             self.rtp_sent,
+            quantile_u64(&self.tick_late_us, 0.99),
+            self.tick_late_us.last().copied().unwrap_or(0),
         )
     }
 
@@ -105,7 +112,8 @@ impl FarmStats {
         format!(
             "operators: {} registered of {} ({} refreshes, {} unregistered at the end); {} INVITEs \
              ({} retransmitted), answered {}, cancelled {}, ACK timeouts {}; hung up after talk {} \
-             (BYE failed {}), by the daemon {}, left up {}; RTP received {} packets on {} calls, sent {}\n",
+             (BYE failed {}), by the daemon {}, left up {}; RTP received {} packets on {} calls, sent {} \
+             (tick late p99 {} µs, max {} µs)\n",
             self.registered,
             self.operators,
             self.reregistrations,
@@ -122,6 +130,8 @@ impl FarmStats {
             self.rtp_packets,
             self.calls_with_media,
             self.rtp_sent,
+            quantile_u64(&self.tick_late_us, 0.99),
+            self.tick_late_us.last().copied().unwrap_or(0),
         )
     }
 }
@@ -332,6 +342,7 @@ impl Farm {
             }
             self.end_call(id);
         }
+        self.stats.tick_late_us.sort_unstable();
         self.stats
     }
 
@@ -889,6 +900,9 @@ impl Farm {
                     self.timers.push(Reverse((next, Timer::ByeRetx(id))));
                 }
                 Timer::Tick => {
+                    self.stats
+                        .tick_late_us
+                        .push(now.saturating_duration_since(due).as_micros() as u64);
                     let mut talking = false;
                     for c in self.calls.values_mut() {
                         if c.state == CallState::Talking {

@@ -53,6 +53,8 @@ pub struct QueueLogReport {
     /// Lines that are not JSON objects with `event`.
     pub bad_lines: usize,
     pub joined: u64,
+    /// The longest the waiting list got (ringing callers included), replayed.
+    pub peak_waiting: u64,
     pub connected: u64,
     pub completed: u64,
     pub abandoned: u64,
@@ -145,6 +147,7 @@ pub fn analyze(text: &str, rules: &AnnounceRules) -> QueueLogReport {
                 let at = list.partition_point(|(k, _)| *k < key);
                 list.insert(at, (key, call.clone()));
                 r.joined += 1;
+                r.peak_waiting = r.peak_waiting.max(list.len() as u64);
                 if ahead != Some(at as u64) {
                     r.joined_mismatches += 1;
                     r.example(line_no, event, &call, ahead, Some(at as u64));
@@ -289,7 +292,7 @@ impl QueueLogReport {
     pub fn json(&self) -> String {
         let q = |v: &[u64], p: f64| crate::stats::quantile_u64(v, p);
         format!(
-            "{{\"lines\":{},\"bad_lines\":{},\"joined\":{},\"connected\":{},\"completed\":{},\
+            "{{\"lines\":{},\"bad_lines\":{},\"joined\":{},\"peak_waiting\":{},\"connected\":{},\"completed\":{},\
              \"abandoned\":{},\"abandoned_ringing\":{},\"overflowed\":{},\"announced\":{},\"never_announced\":{},\
              \"wait_connected_p50_ms\":{},\"wait_connected_p99_ms\":{},\
              \"ahead_mismatches\":{},\"joined_mismatches\":{},\"limit_flag_mismatches\":{},\
@@ -300,6 +303,7 @@ impl QueueLogReport {
             self.lines,
             self.bad_lines,
             self.joined,
+            self.peak_waiting,
             self.connected,
             self.completed,
             self.abandoned,
@@ -333,7 +337,7 @@ impl QueueLogReport {
     pub fn human(&self) -> String {
         let q = |v: &[u64], p: f64| crate::stats::quantile_u64(v, p);
         let mut s = format!(
-            "queue log: {} lines ({} bad): joined {}, connected {}, completed {}, abandoned {} ({} while ringing), overflowed {}; \
+            "queue log: {} lines ({} bad): joined {} (at most {} waiting at once), connected {}, completed {}, abandoned {} ({} while ringing), overflowed {}; \
              wait of connected p50 {} ms p99 {} ms\n\
              announcements: {} ({} callers never announced); ahead mismatches {} (joined lines {}, limit flag {})\n\
              timing: entry delay p50 {} ms p99 {} ms max {} ms; {} gaps, {} under min interval, {} late; \
@@ -341,6 +345,7 @@ impl QueueLogReport {
             self.lines,
             self.bad_lines,
             self.joined,
+            self.peak_waiting,
             self.connected,
             self.completed,
             self.abandoned,
@@ -450,6 +455,7 @@ mod tests {
         let r = analyze(&good_log(), &rules);
         assert_eq!(r.errors(), 0, "{}", r.human());
         assert_eq!((r.joined, r.connected, r.abandoned), (3, 1, 2));
+        assert_eq!(r.peak_waiting, 3);
         assert_eq!(r.completed, 1);
         assert_eq!(r.announced, 7);
         assert_eq!(r.connected_wait_ms, vec![2500]);

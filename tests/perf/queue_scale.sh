@@ -9,7 +9,8 @@
 #   N=200 M=8 HOLD=20 RUNS=1 tests/perf/queue_scale.sh
 #
 # Knobs (environment): N, M, RATE (calls/s), HOLD (s a caller waits before giving up),
-# TALK (s an operator talks), WRAPUP_MS, RING_TIMEOUT_MS, EVERY_MS, MIN_INTERVAL_MS,
+# TALK (s an operator talks), ANSWER_AFTER (s an operator's phone rings before the answer),
+# OPERATOR_EXPIRES (registration interval asked for, s), WRAPUP_MS, RING_TIMEOUT_MS, EVERY_MS, MIN_INTERVAL_MS,
 # LIMIT (announce settings), TOLERANCE_MS (lateness allowed to a periodic announcement),
 # RUNS, SIP_PORT, RTP_PORTS, MAX_LOAD (rtp.max_load_percent; 0 = no 503 shedding, the
 # default here: this scenario measures the queue, not admission control), OUT (results
@@ -24,6 +25,8 @@ M=${M:-50}
 RATE=${RATE:-400}     # a 5 s ramp: ~1,900 wait at once
 HOLD=${HOLD:-75}      # patience: ~90 % of the callers are served before it, the rest abandon
 TALK=${TALK:-2}
+ANSWER_AFTER=${ANSWER_AFTER:-0}
+OPERATOR_EXPIRES=${OPERATOR_EXPIRES:-600}
 WRAPUP_MS=${WRAPUP_MS:-300}
 RING_TIMEOUT_MS=${RING_TIMEOUT_MS:-15000}
 EVERY_MS=${EVERY_MS:-15000}
@@ -129,7 +132,7 @@ for r in $(seq "$RUNS"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     json=$("$LOAD" --target "$target" --number "$NUMBER" --calls "$N" --rate "$RATE" \
         --hold "$HOLD" --drain 20 --operators "$M" --operator-password "$PASSWORD" \
-        --talk "$TALK" --queue-log "$qlog" --announce-every-ms "$EVERY_MS" \
+        --talk "$TALK" --answer-after "$ANSWER_AFTER" --operator-expires "$OPERATOR_EXPIRES" --queue-log "$qlog" --announce-every-ms "$EVERY_MS" \
         --announce-min-interval-ms "$MIN_INTERVAL_MS" --announce-limit "$LIMIT" \
         --announce-tolerance-ms "$TOLERANCE_MS" "${pidarg[@]}" --json) || true
     echo "{\"run\":$r,\"loadavg_before\":$load,\"report\":${json:-null}}" \

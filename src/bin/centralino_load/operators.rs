@@ -304,6 +304,8 @@ impl Farm {
         if bad.is_empty() {
             Ok(())
         } else {
+            // Leave no binding behind for the operators that did register.
+            self.unregister_all(Duration::from_secs(2));
             Err(format!(
                 "{} of {} operators not registered: {}",
                 bad.len(),

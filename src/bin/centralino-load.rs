@@ -6,8 +6,18 @@
 //! continuity, and optionally the RFC 4733 key → next prompt latency. Sockets are
 //! sharded over a few epoll threads (no per-call thread or timer). Stops by itself after
 //! ramp + hold + drain.
+//!
+//! With `--operators M` it also runs an operator farm (`operators.rs`): M softphones that
+//! register with digest auth before the first call, answer the daemon's INVITEs and hang
+//! up after `--talk` seconds, so that callers dialling a queue are served. With
+//! `--queue-log` it then reads the daemon's queue log and checks the announcements
+//! (`queue_log.rs`).
 #![allow(clippy::disallowed_methods)] // a load generator measures real time
 
+#[path = "centralino_load/operators.rs"]
+mod operators;
+#[path = "centralino_load/queue_log.rs"]
+mod queue_log;
 #[path = "centralino_load/rtp.rs"]
 mod rtp;
 #[path = "centralino_load/sip.rs"]
@@ -16,14 +26,17 @@ mod sip;
 mod stats;
 
 use clap::Parser;
+use operators::{Farm, FarmConfig, FarmStats};
+use queue_log::{AnnounceRules, QueueLogReport};
 use rtp::{Cmd, KeyPlan, Shard, ShardStats, Window};
 use sip::{Event, Phase, Uac};
 use stats::{Hist, ProcSample, now_ns, quantile, self_cpu_s};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -74,6 +87,39 @@ struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Operators to register and serve calls from the daemon (0: none).
+    #[arg(long, default_value_t = 0)]
+    operators: usize,
+    /// Operator user names are PREFIX1..PREFIXM.
+    #[arg(long, default_value = "op")]
+    operator_prefix: String,
+    /// The operators' password (all the same).
+    #[arg(long, default_value = "centralino-load")]
+    operator_password: String,
+    /// Seconds an operator talks (from the ACK) before hanging up.
+    #[arg(long, default_value_t = 5.0)]
+    talk: f64,
+    /// Seconds an operator's phone rings before the answer.
+    #[arg(long, default_value_t = 0.0)]
+    answer_after: f64,
+    /// Registration interval the operators ask for, s (refreshed at half of it).
+    #[arg(long, default_value_t = 600)]
+    operator_expires: u32,
+    /// After the run, analyse the daemon's queue log (JSON lines) at this path.
+    #[arg(long)]
+    queue_log: Option<PathBuf>,
+    /// The queue's `announce.every_ms` (0: no cadence check).
+    #[arg(long, default_value_t = 0)]
+    announce_every_ms: u64,
+    /// The queue's `announce.min_interval_ms`.
+    #[arg(long, default_value_t = 0)]
+    announce_min_interval_ms: u64,
+    /// How late a periodic announcement may be before it counts as late, ms.
+    #[arg(long, default_value_t = 1000)]
+    announce_tolerance_ms: u64,
+    /// The queue's `announce.limit`: checks `limit_exceeded` against `ahead`.
+    #[arg(long)]
+    announce_limit: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -85,7 +131,7 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", report.human());
             }
-            if report.failed == 0 {
+            if report.failed == 0 && report.queue.as_ref().is_none_or(|q| q.errors() == 0) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -121,6 +167,27 @@ fn run(a: &Args) -> Result<Report, String> {
         return Err("--calls, --rate and --threads must be positive".into());
     }
     raise_open_files_limit();
+
+    // Operators first: every one must be registered (and so logged in) before a call.
+    let mut farm = None;
+    let farm_stop = Arc::new(AtomicBool::new(false));
+    if a.operators > 0 {
+        let mut f = Farm::new(FarmConfig {
+            target: a.target,
+            local_ip: a.local_ip,
+            prefix: a.operator_prefix.clone(),
+            password: a.operator_password.clone(),
+            count: a.operators,
+            talk: Duration::from_secs_f64(a.talk),
+            answer_after: Duration::from_secs_f64(a.answer_after),
+            expires: a.operator_expires,
+        })?;
+        f.register_all(Duration::from_secs(10))?;
+        farm = Some(
+            f.spawn(farm_stop.clone())
+                .map_err(|e| format!("operator thread: {e}"))?,
+        );
+    }
 
     // Sockets first: one per call, then shards that own them.
     let mut ports = Vec::with_capacity(a.calls);
@@ -231,6 +298,24 @@ fn run(a: &Args) -> Result<Report, String> {
     // The shards keep receiving for 100 ms more, so the last packets in flight land.
     let stop_at = now_ns() + 100_000_000;
     let stats: Vec<ShardStats> = shards.into_iter().map(|s| s.finish(stop_at)).collect();
+    farm_stop.store(true, Ordering::Relaxed);
+    let farm = farm.map(|f| f.join().expect("operator thread panicked"));
+    let queue = match &a.queue_log {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("queue log {}: {e}", path.display()))?;
+            Some(queue_log::analyze(
+                &text,
+                &AnnounceRules {
+                    every_ms: a.announce_every_ms,
+                    min_interval_ms: a.announce_min_interval_ms,
+                    tolerance_ms: a.announce_tolerance_ms,
+                    limit: a.announce_limit,
+                },
+            ))
+        }
+        None => None,
+    };
 
     let mut r = Report {
         calls: a.calls,
@@ -259,6 +344,8 @@ fn run(a: &Args) -> Result<Report, String> {
         window_s: 0.0,
         daemon: None,
         self_cpu_pct: 100.0 * (self_cpu_s() - self_cpu0) / wall,
+        farm,
+        queue,
     };
     let mut reasons: Vec<String> = uac.calls.iter().filter_map(|c| c.failure.clone()).collect();
     reasons.sort();
@@ -303,6 +390,7 @@ fn run(a: &Args) -> Result<Report, String> {
             cpu_pct: ProcSample::cpu_pct(&x, &y),
             rss_before_kib: b0.rss_kib,
             rss_kib: y.rss_kib,
+            rss_peak_kib: y.rss_peak_kib,
             calls: if scope == "whole run" {
                 peak_up
             } else {
@@ -343,6 +431,7 @@ struct DaemonUse {
     cpu_pct: f64,
     rss_before_kib: u64,
     rss_kib: u64,
+    rss_peak_kib: u64,
     calls: usize,
 }
 
@@ -373,6 +462,8 @@ struct Report {
     window_s: f64,
     daemon: Option<DaemonUse>,
     self_cpu_pct: f64,
+    farm: Option<FarmStats>,
+    queue: Option<QueueLogReport>,
 }
 
 impl Report {
@@ -444,14 +535,21 @@ impl Report {
         if let Some(d) = &self.daemon {
             let _ = write!(
                 s,
-                ",\"daemon\":{{\"scope\":\"{}\",\"cpu_pct\":{:.1},\"rss_before_kib\":{},\"rss_kib\":{},\"calls\":{},\"rss_per_call_kib\":{:.1}}}",
+                ",\"daemon\":{{\"scope\":\"{}\",\"cpu_pct\":{:.1},\"rss_before_kib\":{},\"rss_kib\":{},\"rss_peak_kib\":{},\"calls\":{},\"rss_per_call_kib\":{:.1}}}",
                 d.scope,
                 d.cpu_pct,
                 d.rss_before_kib,
                 d.rss_kib,
+                d.rss_peak_kib,
                 d.calls,
                 d.rss_per_call(),
             );
+        }
+        if let Some(f) = &self.farm {
+            let _ = write!(s, ",\"operators\":{}", f.json());
+        }
+        if let Some(q) = &self.queue {
+            let _ = write!(s, ",\"queue_log\":{}", q.json());
         }
         let _ = write!(s, ",\"loadgen_cpu_pct\":{:.1}}}", self.self_cpu_pct);
         s
@@ -519,14 +617,21 @@ impl Report {
         if let Some(d) = &self.daemon {
             let _ = writeln!(
                 s,
-                "daemon ({}): CPU {:.1}% of one core, RSS {} KiB (before {} KiB), {:.1} KiB per call over {} calls",
+                "daemon ({}): CPU {:.1}% of one core, RSS {} KiB (before {} KiB, peak {} KiB), {:.1} KiB per call over {} calls",
                 d.scope,
                 d.cpu_pct,
                 d.rss_kib,
                 d.rss_before_kib,
+                d.rss_peak_kib,
                 d.rss_per_call(),
                 d.calls,
             );
+        }
+        if let Some(f) = &self.farm {
+            s.push_str(&f.human());
+        }
+        if let Some(q) = &self.queue {
+            s.push_str(&q.human());
         }
         let _ = writeln!(
             s,

@@ -362,7 +362,7 @@ impl Uac {
 }
 
 /// The audio destination in an SDP answer (session- or media-level `c=`, `m=audio`).
-fn sdp_remote(body: &[u8]) -> Option<SocketAddr> {
+pub fn sdp_remote(body: &[u8]) -> Option<SocketAddr> {
     let text = std::str::from_utf8(body).ok()?;
     let mut ip = None;
     let mut port = None;

@@ -119,6 +119,8 @@ pub struct ProcSample {
     pub at_ns: i64,
     pub cpu_s: f64,
     pub rss_kib: u64,
+    /// Peak RSS of the process so far (`VmHWM`).
+    pub rss_peak_kib: u64,
 }
 
 impl ProcSample {
@@ -131,14 +133,18 @@ impl ProcSample {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())?;
+        let field = |name: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        };
+        let rss_kib = field("VmRSS:")?;
         Some(ProcSample {
             at_ns: now_ns(),
             cpu_s: ticks as f64 / hz,
             rss_kib,
+            rss_peak_kib: field("VmHWM:").unwrap_or(rss_kib),
         })
     }
 
@@ -169,6 +175,15 @@ pub fn self_cpu_s() -> f64 {
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// p-quantile of sorted integers (nearest rank); 0 when empty.
+pub fn quantile_u64(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
     }
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]

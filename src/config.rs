@@ -146,6 +146,10 @@ pub struct SipConfig {
     pub answer_delay_ms: u64,
     /// Calls beyond this get `503 Service Unavailable` with Retry-After.
     pub max_calls: usize,
+    /// New calls get `503` while every request read for 100 ms had waited longer than
+    /// this in the socket queue (the SIP task is behind; callers would soon retransmit);
+    /// 0 turns the rule off.
+    pub max_queue_delay_ms: u64,
     /// On SIGINT/SIGTERM, live calls get BYE and the daemon exits within this time.
     pub shutdown_grace_ms: u64,
 }
@@ -179,6 +183,7 @@ impl Default for SipConfig {
             advertised_ip: None,
             answer_delay_ms: 0,
             max_calls: 10_000,
+            max_queue_delay_ms: 200,
             shutdown_grace_ms: 3_000,
         }
     }

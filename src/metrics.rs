@@ -96,6 +96,11 @@ impl Metrics {
             sip.refused,
         );
         counter(
+            "centralino_calls_shed_sip_total",
+            "New calls refused with 503 because requests waited too long in the SIP queue.",
+            sip.shed,
+        );
+        counter(
             "centralino_tree_reloads_total",
             "Menu trees reloaded successfully.",
             self.tree_reloads,

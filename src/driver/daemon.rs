@@ -55,6 +55,8 @@ pub struct Parts {
     /// Each media worker's busy share (thousandths), and the most a new call is taken at.
     pub media_load: Vec<Arc<std::sync::atomic::AtomicU32>>,
     pub max_media_load: u32,
+    /// `sip.max_queue_delay_ms`: the SIP overload limit (zero: off).
+    pub max_queue_delay: Duration,
     /// Queues and operators, when configured.
     pub desk: Option<Desk>,
     /// Our host (and port) for the AOR of operators we call.
@@ -158,6 +160,8 @@ pub struct Daemon {
     missed_ticks: Arc<AtomicU64>,
     media_load: Vec<Arc<std::sync::atomic::AtomicU32>>,
     max_media_load: u32,
+    /// Whether SIP requests wait too long in the socket queue (new calls then get 503).
+    overload: crate::sip::overload::QueueDelayGate,
     desk: Option<Desk>,
     local_host: String,
     feature_codes: crate::config::FeatureCodes,
@@ -193,6 +197,7 @@ impl Daemon {
             missed_ticks: parts.missed_ticks,
             media_load: parts.media_load,
             max_media_load: parts.max_media_load,
+            overload: crate::sip::overload::QueueDelayGate::new(parts.max_queue_delay),
             desk: parts.desk,
             local_host: parts.local_host,
             feature_codes: parts.feature_codes,
@@ -241,17 +246,9 @@ impl Daemon {
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                r = udp.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = r {
-                        let now = Instant::now();
-                        self.endpoint.handle_message(now, Flow::Udp(from), Bytes::copy_from_slice(&buf[..n]));
-                        // Drain what else is queued before pumping: fewer wake-ups under load.
-                        for _ in 0..256 {
-                            match udp.try_recv_from(&mut buf) {
-                                Ok((n, from)) => self.endpoint.handle_message(now, Flow::Udp(from), Bytes::copy_from_slice(&buf[..n])),
-                                Err(_) => break,
-                            }
-                        }
+                r = udp.readable() => {
+                    if r.is_ok() {
+                        self.read_udp(&udp, &mut buf);
                     }
                 }
                 Some(ev) = inputs.tcp.recv() => self.tcp_event(ev),
@@ -454,6 +451,37 @@ impl Daemon {
             if !busy {
                 return;
             }
+        }
+    }
+
+    /// Reads what is queued on the SIP socket (a bounded batch: fewer wake-ups under
+    /// load) and feeds it to the endpoint, telling it first whether the queue is so far
+    /// behind that new calls are to be refused.
+    fn read_udp(&mut self, udp: &UdpSocket, buf: &mut [u8]) {
+        for _ in 0..256 {
+            let (n, from, waited) = match super::udp_rx::try_recv(udp, buf) {
+                Ok(datagram) => datagram,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(%e, "SIP receive failed");
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            if let Some(waited) = waited
+                && self.overload.observe(now, waited).is_some()
+            {
+                tracing::warn!(
+                    waited_ms = waited.as_millis() as u64,
+                    "SIP overload: requests wait in the queue, new calls get 503"
+                );
+            }
+            if self.overload.settle(now).is_some() {
+                tracing::info!("SIP overload over: taking new calls again");
+            }
+            self.endpoint.set_overloaded(self.overload.shedding(now));
+            self.endpoint
+                .handle_message(now, Flow::Udp(from), Bytes::copy_from_slice(&buf[..n]));
         }
     }
 

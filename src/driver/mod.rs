@@ -12,6 +12,7 @@ pub mod offices;
 pub mod ports;
 pub mod tcp;
 pub mod trees;
+mod udp_rx;
 
 use crate::config::Config;
 use crate::ivr::tree::PromptCatalog;
@@ -102,6 +103,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         source,
     };
     let udp = socket2_udp(listen).map_err(listen_err)?;
+    if let Err(e) = udp_rx::enable_arrival_times(&udp) {
+        tracing::warn!(%e, "no arrival times on the SIP socket: SIP overload control is off");
+    }
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(listen_err)?;
@@ -206,6 +210,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         missed_ticks,
         media_load,
         max_media_load: u32::from(cfg.rtp.max_load_percent) * 10,
+        max_queue_delay: Duration::from_millis(cfg.sip.max_queue_delay_ms),
         desk,
         local_host: SocketAddr::new(media_ip, local.port()).to_string(),
         feature_codes: cfg.operators.feature_codes.clone(),

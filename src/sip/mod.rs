@@ -6,5 +6,6 @@ pub mod dialled;
 pub mod dialog;
 pub mod endpoint;
 pub mod msg;
+pub mod overload;
 pub mod registrar;
 pub mod transaction;

@@ -8,8 +8,11 @@
 #   RATES="3500" DURATION=45 RUNS=3 tests/perf/call_rate.sh
 #   TARGET=127.0.0.1:5060 tests/perf/call_rate.sh        # another SIP server, same load
 #
+#   DAEMON=/path/to/other/centralino tests/perf/call_rate.sh   # another build of ours
+#
 # Knobs: RATES, DURATION (s), RUNS, SIP_PORT, RTP_PORTS, TARGET (skip starting ours),
-# SERVICE (the number dialled; default `test`, our DTMF test line).
+# SERVICE (the number dialled; default `test`, our DTMF test line), DAEMON (a prebuilt
+# daemon binary to measure instead of this tree's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,9 +27,11 @@ ulimit -n "$(ulimit -Hn)"
 
 DPID=""
 if [ -z "${TARGET:-}" ]; then
-  cargo build --release --bins --quiet
+  [ -n "${DAEMON:-}" ] || cargo build --release --bins --quiet
+  DAEMON=${DAEMON:-$TARGET_DIR/release/centralino}
   TARGET="127.0.0.1:$SIP_PORT"
-  "$TARGET_DIR/release/centralino" run --sip-listen "$TARGET" --rtp-ports "$RTP_PORTS" \
+  echo "daemon $DAEMON, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$DAEMON" run --sip-listen "$TARGET" --rtp-ports "$RTP_PORTS" \
       --outbox "${TMPDIR:-/tmp}/call_rate_outbox" >"${TMPDIR:-/tmp}/call_rate_daemon.log" 2>&1 &
   DPID=$!
   trap 'kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true' EXIT
@@ -39,7 +44,7 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
 ROWS=$(mktemp)
-printf '| rate/s | run | calls | achieved/s | failed | failed %% | daemon CPU %% | RSS MiB |\n|---|---|---|---|---|---|---|---|\n'
+printf '| rate/s | run | calls | achieved/s | failed | of which refused (503) | failed %% | daemon CPU %% | RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n'
 for rate in $RATES; do
   for run in $(seq "$RUNS"); do
     calls=$((rate * DURATION))
@@ -61,10 +66,12 @@ for rate in $RATES; do
     col() { echo "$header" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
     ok=$(echo "$last" | cut -d';' -f"$(col SuccessfulCall\(C\))" 2>/dev/null || echo 0)
     failed=$(echo "$last" | cut -d';' -f"$(col FailedCall\(C\))" 2>/dev/null || echo 0)
+    # A final response other than the scenario's 200 (here always a 503): refused, not lost.
+    refused=$(echo "$last" | cut -d';' -f"$(col FailedUnexpectedMessage\(C\))" 2>/dev/null || echo 0)
     total=$((ok + failed))
     pct=$(awk -v f="$failed" -v t="$total" 'BEGIN{ if (t>0) printf "%.2f", f*100/t; else print "n/a"}')
     achieved=$(awk -v t="$total" -v d="$DURATION" 'BEGIN{printf "%.0f", t/d}')
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$run" "$total" "$achieved" "$failed" "$pct" "$cpu" "$rss"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$run" "$total" "$achieved" "$failed" "$refused" "$pct" "$cpu" "$rss"
     echo "$rate $achieved $pct $cpu $rss" >>"$ROWS"
     rm -rf "$work"
   done

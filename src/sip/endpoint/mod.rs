@@ -153,6 +153,8 @@ pub struct Stats {
     pub stray_responses: u64,
     /// Calls refused with 503 (over capacity or shutting down).
     pub refused: u64,
+    /// New calls refused with a stateless 503 while the SIP task was overloaded.
+    pub shed: u64,
 }
 
 /// Methods we implement, for `Allow`.
@@ -264,6 +266,8 @@ pub struct Endpoint {
     next_call: u64,
     rng: u64,
     accepting: bool,
+    /// Set by the driver while requests wait too long in the SIP queue.
+    overloaded: bool,
     pub stats: Stats,
 }
 
@@ -286,6 +290,7 @@ impl Endpoint {
             next_call: 1,
             rng: seed | 1,
             accepting: true,
+            overloaded: false,
             stats: Stats::default(),
         }
     }
@@ -404,6 +409,12 @@ impl Endpoint {
             }
             CallState::Answered | CallState::Confirmed => self.send_bye(now, call),
         }
+    }
+
+    /// While set, new INVITEs get a stateless `503` (see `sip::overload`); requests of
+    /// calls already up, and retransmissions of INVITEs already taken, are served.
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        self.overloaded = overloaded;
     }
 
     /// Stops taking calls (new INVITEs get 503 with Retry-After) and hangs up every call.

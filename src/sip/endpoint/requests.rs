@@ -6,6 +6,10 @@ use crate::sip::dialled::{Dialled, dialled_in};
 use crate::sip::msg::{Essentials, StartLine};
 use ezk_sip_types::{Method, Name};
 
+/// Seconds a caller refused for overload is asked to wait (§20.33): the backlog of a
+/// burst clears within a second or two.
+const OVERLOAD_RETRY_AFTER_S: u32 = 5;
+
 impl Endpoint {
     /// A request whose essentials `e` were decoded (and found sound) by the caller.
     pub(super) fn handle_request(
@@ -37,6 +41,20 @@ impl Endpoint {
         }
         if method == Method::CANCEL {
             return self.handle_cancel(now, flow, &key, &msg, &e.branch, sent_by);
+        }
+
+        if self.overloaded && method == Method::INVITE && e.to_tag.is_none() {
+            // Behind on the queue: refuse the new call without a transaction or a call
+            // (§8.2.7, stateless), for a fraction of the work of taking it. A
+            // retransmission of it gets the same answer.
+            self.stats.shed += 1;
+            let tag = self.new_tag();
+            let bytes = ResponseBuilder::new(&msg, 503, "Service Unavailable", flow.remote())
+                .to_tag(&tag)
+                .header("Retry-After", OVERLOAD_RETRY_AFTER_S)
+                .build();
+            self.transmits.push_back(Transmit { flow, bytes });
+            return;
         }
 
         // A new transaction.

@@ -109,6 +109,71 @@ fn calls_over_capacity_get_503_with_retry_after() {
 }
 
 #[test]
+fn under_overload_new_calls_get_a_stateless_503_and_calls_up_are_served() {
+    let mut h = Harness::new();
+    let up = h.establish("call-1", "");
+    let ringing = h.offer(
+        "z9hG4bK-2",
+        "call-2",
+        "",
+        Some(&offer_sdp(30002, "sendrecv")),
+    );
+    h.ep.set_overloaded(true);
+
+    let new_call = invite(
+        "z9hG4bK-3",
+        "call-3",
+        "",
+        Some(&offer_sdp(30004, "sendrecv")),
+    );
+    h.send(&new_call);
+    let rs = h.responses();
+    assert_eq!(codes(&rs), vec![503], "no 100: nothing is taken on");
+    assert_eq!(must(&rs[0].1, "Retry-After"), "5");
+    assert!(to_tag(&rs[0].1).is_some());
+    assert!(h.events().is_empty());
+    assert_eq!((h.ep.stats.shed, h.ep.active_calls()), (1, 2));
+    // No transaction was kept: its retransmission is answered the same way, and no
+    // timer retransmits the 503.
+    h.send(&new_call);
+    assert_eq!(codes(&h.responses()), vec![503]);
+    assert_eq!(h.ep.stats.shed, 2);
+    h.run_until(40_000);
+    assert!(h.responses().is_empty());
+
+    // The INVITE taken before the overload is still served by its transaction...
+    h.send(&invite(
+        "z9hG4bK-2",
+        "call-2",
+        "",
+        Some(&offer_sdp(30002, "sendrecv")),
+    ));
+    assert_eq!(codes(&h.responses()), vec![100]);
+    h.accept(ringing, 40002);
+    assert_eq!(codes(&h.responses()), vec![200]);
+    // ...and the call already up hangs up normally.
+    h.send(&bye("z9hG4bK-4", "call-1", &up.to_tag, 2));
+    assert_eq!(codes(&h.responses()), vec![200]);
+    assert_eq!(
+        h.events(),
+        vec![Event::Ended {
+            call: up.call,
+            reason: EndReason::RemoteBye
+        }]
+    );
+
+    // Overload over: new calls are taken again.
+    h.ep.set_overloaded(false);
+    h.offer(
+        "z9hG4bK-5",
+        "call-5",
+        "",
+        Some(&offer_sdp(30006, "sendrecv")),
+    );
+    assert_eq!(h.ep.stats.refused, 0, "overload refusals are counted apart");
+}
+
+#[test]
 fn shutdown_hangs_up_refuses_new_calls_and_becomes_idle() {
     let mut h = Harness::new();
     let a = h.establish("call-1", "");

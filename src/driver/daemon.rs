@@ -463,8 +463,9 @@ impl Daemon {
                 Ok(datagram) => datagram,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
+                    // A pending socket error is reported once; the next turn reads on.
                     tracing::debug!(%e, "SIP receive failed");
-                    continue;
+                    break;
                 }
             };
             let now = Instant::now();

@@ -158,6 +158,9 @@ impl PluginService {
                 &format!("plugin-{}s", kind.name()),
                 Box::new(move || {
                     lane_thread(kind, &outbox, sink, backoff, &wake, &stop);
+                    // The outbox (and its lock) goes before `done` says this thread is
+                    // over: a restart right after `shutdown` must find the lock free.
+                    drop(outbox);
                     drop(done);
                 }),
             )?;
@@ -184,6 +187,7 @@ impl PluginService {
                         &wakers,
                         max_samples,
                     );
+                    drop((outbox, agenda));
                     drop(done);
                 }),
             )?;

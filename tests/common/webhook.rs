@@ -136,21 +136,7 @@ impl WebhookServer {
         if self.is_up() {
             return;
         }
-        // While the port was closed, a client retrying on loopback may have been given
-        // the same port as its own and connected to itself (TCP simultaneous open); its
-        // socket holds the port until the client gives up on that connection.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match TcpListener::bind(self.addr) {
-                Ok(l) => break l,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("rebind {}: {e}", self.addr),
-            }
-        };
+        let listener = TcpListener::bind(self.addr).expect("rebind the same port");
         self.serve(listener);
     }
 

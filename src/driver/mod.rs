@@ -12,7 +12,7 @@ pub mod offices;
 pub mod ports;
 pub mod tcp;
 pub mod trees;
-mod udp_rx;
+pub mod udp_rx;
 
 use crate::config::Config;
 use crate::ivr::tree::PromptCatalog;

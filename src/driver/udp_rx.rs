@@ -1,7 +1,7 @@
-//! SIP over UDP (RFC 3261 §18.2.1) read with each datagram's kernel arrival time
-//! (`SO_TIMESTAMPNS`, socket(7)), so that the SIP task knows how long every request
-//! waited in the socket queue before it got to it: the overload signal of
-//! `sip::overload`.
+//! UDP datagrams read with their kernel arrival time (`SO_TIMESTAMPNS`, socket(7)): the
+//! SIP task learns how long every request waited in the socket queue (the overload
+//! signal of `sip::overload`; RFC 3261 §18.2.1), and the load generator measures RTP
+//! spacing (RFC 3550) from when packets arrived rather than from when it read them.
 #![allow(clippy::disallowed_methods)] // the kernel's stamp is wall-clock time: compared with the wall clock
 
 use std::io;
@@ -12,9 +12,9 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// Asks the kernel to stamp every datagram received on `sock`.
-pub fn enable_arrival_times(sock: &UdpSocket) -> io::Result<()> {
+pub fn enable_arrival_times(sock: &impl AsRawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
-    // SAFETY: a plain setsockopt on a socket we own, with a correctly sized int.
+    // SAFETY: a plain setsockopt on an open socket, with a correctly sized int.
     let r = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
@@ -37,13 +37,19 @@ pub fn try_recv(
     sock: &UdpSocket,
     buf: &mut [u8],
 ) -> io::Result<(usize, SocketAddr, Option<Duration>)> {
-    sock.try_io(Interest::READABLE, || recv_stamped(sock.as_raw_fd(), buf))
+    let (n, from, arrived) =
+        sock.try_io(Interest::READABLE, || recv_stamped(sock.as_raw_fd(), buf))?;
+    // A clock step backwards reads as no wait rather than a huge one.
+    let waited = arrived.map(|t| SystemTime::now().duration_since(t).unwrap_or_default());
+    Ok((n, from, waited))
 }
 
-fn recv_stamped(
+/// One `recvmsg` without blocking: the datagram's length, its sender and when the kernel
+/// received it (`None` without a stamp); `WouldBlock` when nothing is queued.
+pub fn recv_stamped(
     fd: libc::c_int,
     buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, Option<Duration>)> {
+) -> io::Result<(usize, SocketAddr, Option<SystemTime>)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -65,18 +71,12 @@ fn recv_stamped(
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut waited = None;
+        let mut arrived = None;
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                let arrived = UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-                // A clock step backwards reads as no wait rather than a huge one.
-                waited = Some(
-                    SystemTime::now()
-                        .duration_since(arrived)
-                        .unwrap_or_default(),
-                );
+                arrived = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
@@ -106,7 +106,7 @@ fn recv_stamped(
                 ));
             }
         };
-        Ok((n as usize, from, waited))
+        Ok((n as usize, from, arrived))
     }
 }
 

@@ -264,12 +264,6 @@ impl SipMessage {
             .filter(|t| !t.is_empty())
     }
 
-    /// Decodes one typed header value with ezk-sip-types.
-    pub fn typed<H: HeaderParse>(&self, name: &Name, label: &'static str) -> Result<H, MsgError> {
-        let raw = self.first(name).ok_or(MsgError::Missing(label))?;
-        parse_value::<H>(raw).ok_or(MsgError::Malformed(label))
-    }
-
     /// All Via entries, top first, split across lines and commas.
     pub fn vias(&self) -> Result<Vec<Via>, MsgError> {
         let mut out = Vec::new();
@@ -351,13 +345,6 @@ impl SipMessage {
 
     pub fn content_type(&self) -> Option<&str> {
         self.first(&Name::CONTENT_TYPE).map(|v| v.as_str())
-    }
-}
-
-fn parse_value<H: HeaderParse>(raw: &BytesStr) -> Option<H> {
-    match H::parse(raw.as_ref(), raw.as_str()) {
-        Ok((rest, h)) if rest.trim().is_empty() || rest.trim_start().starts_with(',') => Some(h),
-        _ => None,
     }
 }
 

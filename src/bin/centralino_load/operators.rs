@@ -655,6 +655,32 @@ impl Farm {
         (T1 * (1 << retx.min(6))).min(T2)
     }
 
+    /// A retransmission timer (RFC 3261 §17.2.1 G, §17.1.2.2 E) for a call still in
+    /// `state`: resends its last message (the BYE while closing, else the last response)
+    /// and re-arms `timer` with backoff. True when it is time to give up; nothing
+    /// happens when the call has moved on.
+    fn resend(&mut self, now: Instant, id: u64, state: CallState, timer: Timer) -> bool {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        if c.state != state {
+            return false;
+        }
+        if now.duration_since(c.since) >= GIVE_UP {
+            return true;
+        }
+        c.retx += 1;
+        let bytes = if state == CallState::Closing {
+            &c.bye
+        } else {
+            &c.last_response
+        };
+        let _ = self.ops[c.op].sock.send_to(bytes, c.daemon);
+        self.timers
+            .push(Reverse((now + Self::backoff(c.retx), timer)));
+        false
+    }
+
     fn on_timers(&mut self, now: Instant) {
         while let Some(&Reverse((due, timer))) = self.timers.peek() {
             if due > now {
@@ -665,22 +691,11 @@ impl Farm {
                 Timer::RegRetx(..) | Timer::RegRefresh(_) => self.registration_timer(now, timer),
                 Timer::Answer(id) => self.answer(now, id),
                 Timer::OkRetx(id) => {
-                    let Some(c) = self.calls.get_mut(&id) else {
-                        continue;
-                    };
-                    if c.state != CallState::AwaitingAck {
-                        continue;
-                    }
-                    if now.duration_since(c.since) >= GIVE_UP {
+                    if self.resend(now, id, CallState::AwaitingAck, timer) {
                         // Timer H: no ACK. End the dialog (§13.3.1.4).
                         self.stats.ack_timeouts += 1;
                         self.send_bye(now, id);
-                        continue;
                     }
-                    c.retx += 1;
-                    let _ = self.ops[c.op].sock.send_to(&c.last_response, c.daemon);
-                    let next = now + Self::backoff(c.retx);
-                    self.timers.push(Reverse((next, Timer::OkRetx(id))));
                 }
                 Timer::Hangup(id) => {
                     if self
@@ -692,21 +707,10 @@ impl Farm {
                     }
                 }
                 Timer::ByeRetx(id) => {
-                    let Some(c) = self.calls.get_mut(&id) else {
-                        continue;
-                    };
-                    if c.state != CallState::Closing {
-                        continue;
-                    }
-                    if now.duration_since(c.since) >= GIVE_UP {
+                    if self.resend(now, id, CallState::Closing, timer) {
                         self.stats.bye_failed += 1;
                         self.end_call(id);
-                        continue;
                     }
-                    c.retx += 1;
-                    let _ = self.ops[c.op].sock.send_to(&c.bye, c.daemon);
-                    let next = now + Self::backoff(c.retx);
-                    self.timers.push(Reverse((next, Timer::ByeRetx(id))));
                 }
                 Timer::Tick => {
                     self.stats
@@ -727,20 +731,9 @@ impl Farm {
                     }
                 }
                 Timer::RejectRetx(id) => {
-                    let Some(c) = self.calls.get_mut(&id) else {
-                        continue;
-                    };
-                    if c.state != CallState::Cancelled {
-                        continue;
-                    }
-                    if now.duration_since(c.since) >= GIVE_UP {
+                    if self.resend(now, id, CallState::Cancelled, timer) {
                         self.end_call(id);
-                        continue;
                     }
-                    c.retx += 1;
-                    let _ = self.ops[c.op].sock.send_to(&c.last_response, c.daemon);
-                    let next = now + Self::backoff(c.retx);
-                    self.timers.push(Reverse((next, Timer::RejectRetx(id))));
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! sends RFC 4733 §2.3 key events.
 
 use crate::stats::{Hist, now_ns};
+use centralino::driver::udp_rx::{enable_arrival_times, recv_stamped};
 use centralino::media::rtp::RtpHeader;
 use crossbeam_channel::{Receiver, Sender};
 use std::cmp::Reverse;
@@ -15,9 +16,8 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::thread::JoinHandle;
+use std::time::UNIX_EPOCH;
 
-/// `SO_TIMESTAMPNS` / `SCM_TIMESTAMPNS` on x86_64 and aarch64 (asm-generic/socket.h).
-const SO_TIMESTAMPNS: libc::c_int = 35;
 const FRAME_NS: i64 = 20_000_000;
 const SAMPLES_PER_FRAME: u32 = 160;
 const PCMU: u8 = 0;
@@ -151,17 +151,8 @@ impl Shard {
         let mut slot_of = vec![usize::MAX; calls];
         for (call, sock) in sockets {
             sock.set_nonblocking(true)?;
-            let one: libc::c_int = 1;
-            // SAFETY: setsockopt with a c_int we own.
-            unsafe {
-                libc::setsockopt(
-                    sock.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    SO_TIMESTAMPNS,
-                    (&raw const one).cast(),
-                    4,
-                );
-            }
+            // Without stamps the read time stands in (see `receive`).
+            let _ = enable_arrival_times(&sock);
             epoll_add(ep, sock.as_raw_fd(), streams.len() as u64)?;
             slot_of[call] = streams.len();
             let r = crate::stats::random_u64() ^ call as u64;
@@ -413,10 +404,12 @@ impl Worker {
         let Some(s) = self.streams.get_mut(slot) else {
             return;
         };
-        let Some((len, kernel_ns)) = recv_stamped(s.sock.as_raw_fd(), buf) else {
+        let Ok((len, _, arrived)) = recv_stamped(s.sock.as_raw_fd(), buf) else {
             return;
         };
-        let t = if kernel_ns > 0 { kernel_ns } else { now_ns() };
+        let t = arrived
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or_else(now_ns, |d| d.as_nanos() as i64);
         let st = &mut self.stats;
         let Ok((hdr, payload)) = RtpHeader::parse(&buf[..len]) else {
             st.bad += 1;
@@ -493,36 +486,5 @@ impl Worker {
             }
         }
         st
-    }
-}
-
-/// One `recvmsg` with the kernel receive timestamp (0 when the kernel gave none).
-fn recv_stamped(fd: libc::c_int, buf: &mut [u8; 2048]) -> Option<(usize, i64)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut control = [0u64; 16];
-    // SAFETY: msghdr is plain data; every pointer in it refers to a live local buffer.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control);
-        let n = libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT);
-        if n < 0 {
-            return None;
-        }
-        let mut stamp = 0i64;
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == SO_TIMESTAMPNS {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                stamp = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-        Some((n as usize, stamp))
     }
 }

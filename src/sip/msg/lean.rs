@@ -9,6 +9,7 @@ use super::StartLine;
 use bytes::Bytes;
 use bytesstr::BytesStr;
 use ezk_sip_types::{Method, Name};
+use std::fmt::Write as _;
 
 /// RFC 3261 §25.1 `token` characters.
 fn is_token(c: char) -> bool {
@@ -146,8 +147,7 @@ impl TopVia<'_> {
     pub fn sent_by(&self) -> String {
         let mut out = self.host.to_ascii_lowercase();
         if let Some(port) = self.port {
-            out.push(':');
-            out.push_str(&port.to_string());
+            let _ = write!(out, ":{port}");
         }
         out
     }

@@ -159,14 +159,10 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    // Log lines are written by a background thread: at thousands of calls a second the
-    // SIP task must not make a write(2) per line. Lines wait in a bounded queue (dropped,
-    // and counted by the writer, if the terminal or file cannot keep up); the guard
-    // flushes them at exit.
-    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(64 * 1024)
-        .lossy(true)
-        .finish(std::io::stderr());
+    // Log lines are written by a background thread in batches (driver::log_batch): at
+    // thousands of calls a second the SIP task must make neither a write(2) nor a thread
+    // wake-up per line. The guard writes out what is pending at exit.
+    let (writer, _log_guard) = centralino::driver::log_batch::batch_writer(std::io::stderr());
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

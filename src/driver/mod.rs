@@ -6,6 +6,7 @@
 pub mod admin;
 mod daemon;
 pub mod desk;
+pub mod log_batch;
 pub mod logic;
 pub mod media;
 pub mod offices;

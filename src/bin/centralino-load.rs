@@ -120,6 +120,13 @@ struct Args {
     /// The queue's `announce.limit`: checks `limit_exceeded` against `ahead`.
     #[arg(long)]
     announce_limit: Option<u64>,
+    /// Offer this address (RFC 2544 benchmarking range, 198.18.0.0/15, on a local device
+    /// that drops every packet: tests/perf/media_sink.sh) as the calls' media address,
+    /// and send no RTP: the daemon's packets then cost it what they would cost towards a
+    /// network card, without their delivery into this generator. Spacing, loss and keys
+    /// are not measured.
+    #[arg(long)]
+    media_sink: Option<IpAddr>,
 }
 
 fn main() -> ExitCode {
@@ -145,8 +152,14 @@ fn main() -> ExitCode {
 }
 
 fn run(a: &Args) -> Result<Report, String> {
-    if !a.target.ip().is_loopback() || !a.local_ip.is_loopback() {
-        return Err("target and local IP must be loopback addresses".into());
+    if !is_this_host(a.target.ip()) || !is_this_host(a.local_ip) {
+        return Err("target and local IP must be addresses of this machine".into());
+    }
+    if let Some(sink) = a.media_sink {
+        check_media_sink(sink)?;
+        if a.keys.is_some() {
+            return Err("--keys needs RTP: not with --media-sink".into());
+        }
     }
     let keys = match &a.keys {
         Some(k) => {
@@ -211,6 +224,7 @@ fn run(a: &Args) -> Result<Report, String> {
     let hold = Duration::from_secs_f64(a.hold);
     let mut uac = Uac::new(sip_sock, a.target, &ports, hold);
     uac.number = a.number.clone();
+    uac.media_ip = a.media_sink.unwrap_or(a.local_ip);
 
     let sample = || a.daemon_pid.and_then(ProcSample::read);
     let before = sample();
@@ -240,6 +254,9 @@ fn run(a: &Args) -> Result<Report, String> {
                 Event::Answered { call, remote } => {
                     up += 1;
                     peak_up = peak_up.max(up);
+                    if a.media_sink.is_some() {
+                        continue; // no latching packet: the daemon sends to the sink
+                    }
                     shards[call % a.threads].send(Cmd::Start {
                         call,
                         remote,
@@ -649,5 +666,72 @@ impl DaemonUse {
         } else {
             (self.rss_kib as f64 - self.rss_before_kib as f64) / self.calls as f64
         }
+    }
+}
+
+/// Whether `ip` is an address of this machine (so the load stays on it): loopback, or
+/// one a socket can be bound to.
+fn is_this_host(ip: IpAddr) -> bool {
+    ip.is_loopback() || UdpSocket::bind((ip, 0)).is_ok()
+}
+
+/// A media sink must be a benchmarking address (RFC 2544: 198.18.0.0/15, never routed)
+/// reached through a directly connected device, not the default route: the daemon's RTP
+/// must end on this machine's drop device, never on a network.
+fn check_media_sink(sink: IpAddr) -> Result<(), String> {
+    let IpAddr::V4(v4) = sink else {
+        return Err("--media-sink: an IPv4 address in 198.18.0.0/15".into());
+    };
+    if u32::from(v4) >> 17 != u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) >> 17 {
+        return Err(format!(
+            "--media-sink {sink}: not in 198.18.0.0/15 (RFC 2544)"
+        ));
+    }
+    let routes = std::fs::read_to_string("/proc/net/route").map_err(|e| e.to_string())?;
+    // Columns: Iface Destination Gateway Flags RefCnt Use Metric Mask …, hex little-endian.
+    let ip = u32::from(v4).swap_bytes();
+    let best = routes
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let hex = |i: usize| u32::from_str_radix(f.get(i)?, 16).ok();
+            Some((f.first()?.to_string(), hex(1)?, hex(2)?, hex(7)?))
+        })
+        .filter(|&(_, dest, _, mask)| ip & mask == dest)
+        .max_by_key(|&(_, _, _, mask)| mask.count_ones());
+    match best {
+        Some((dev, _, 0, mask)) if mask != 0 => {
+            eprintln!("centralino-load: the daemon's RTP goes to {sink} on {dev}");
+            Ok(())
+        }
+        _ => Err(format!(
+            "--media-sink {sink}: no directly connected route (set up the drop device: \
+             tests/perf/media_sink.sh)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_media_sink_must_be_a_benchmarking_address_on_a_connected_route() {
+        for ip in ["127.0.0.1", "192.0.2.7", "198.20.0.1", "10.0.0.1", "::1"] {
+            let err = check_media_sink(ip.parse().unwrap()).unwrap_err();
+            assert!(err.contains("198.18.0.0/15"), "{ip}: {err}");
+        }
+        // In range, but only the default route (if any) leads there (tests/perf/
+        // media_sink.sh sets up 198.18.0.0/24 only): refused, so no RTP leaves for a network.
+        let err = check_media_sink("198.19.255.1".parse().unwrap()).unwrap_err();
+        assert!(err.contains("no directly connected route"), "{err}");
+    }
+
+    #[test]
+    fn the_load_stays_on_this_machine() {
+        assert!(is_this_host("127.0.0.1".parse().unwrap()));
+        assert!(is_this_host("127.3.4.5".parse().unwrap()));
+        assert!(!is_this_host("192.0.2.7".parse().unwrap()));
     }
 }

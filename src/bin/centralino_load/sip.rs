@@ -8,7 +8,7 @@ use centralino::sip::msg::{ResponseBuilder, SipMessage};
 use ezk_sip_types::{Method, Name};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 const T1: Duration = Duration::from_millis(500);
@@ -70,6 +70,8 @@ pub struct Uac {
     hold: Duration,
     /// The number dialled (Request-URI user).
     pub number: String,
+    /// The media address offered in the SDP (ours, or a sink).
+    pub media_ip: IpAddr,
     pub calls: Vec<Call>,
     timers: BinaryHeap<Reverse<(Instant, usize, Timer)>>,
     buf: Vec<u8>,
@@ -101,6 +103,7 @@ impl Uac {
             run: format!("{:08x}", crate::stats::random_u64() as u32),
             hold,
             number: "test".to_owned(),
+            media_ip: local.ip(),
             calls,
             timers: BinaryHeap::new(),
             buf: vec![0; 65_536],
@@ -134,7 +137,7 @@ impl Uac {
     }
 
     fn send_invite(&self, i: usize) {
-        let ip = self.local.ip();
+        let ip = self.media_ip;
         let sdp = format!(
             "v=0\r\no=load {i} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
              m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\

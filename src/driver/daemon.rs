@@ -435,7 +435,8 @@ impl Daemon {
         }
     }
 
-    /// Sends what the endpoint wants sent and acts on its events, until both are empty.
+    /// Sends what the endpoint wants sent and acts on its events, until both are empty
+    /// and the endpoint has ended its turn.
     fn pump(&mut self, now: Instant) {
         loop {
             let mut busy = false;
@@ -448,7 +449,9 @@ impl Daemon {
                 self.endpoint_event(now, ev);
             }
             busy |= self.run_desk(now);
-            if !busy {
+            // The turn is done: INVITEs still unanswered get their 100 (§17.2.1), sent
+            // by one more round.
+            if !busy && !self.endpoint.end_turn(now) {
                 return;
             }
         }

@@ -1,6 +1,7 @@
 //! The UAS endpoint (RFC 3261 §8.2, §12–§15, §17.2.3; RFC 3264, RFC 4028, RFC 3581): turns
 //! datagrams and stream messages into calls. Pure: the driver feeds messages and time,
-//! then drains `poll_transmit` / `poll_event` until `poll_timeout`.
+//! then drains `poll_transmit` / `poll_event`, and calls `end_turn` (and drains again)
+//! before it waits until `poll_timeout`.
 
 mod refer;
 mod register;
@@ -263,6 +264,9 @@ pub struct Endpoint {
     wakes: BinaryHeap<Reverse<(Instant, Wake)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Calls offered to the application in this turn: each INVITE owes the caller a
+    /// `100 Trying` unless it is answered before the turn ends (see `end_turn`).
+    trying_owed: Vec<CallId>,
     next_call: u64,
     rng: u64,
     accepting: bool,
@@ -287,6 +291,7 @@ impl Endpoint {
             wakes: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            trying_owed: Vec::new(),
             next_call: 1,
             rng: seed | 1,
             accepting: true,
@@ -466,6 +471,54 @@ impl Endpoint {
                 Wake::Registrar => self.registrar_timeout(now),
             }
         }
+    }
+
+    /// The driver has nothing left to do in this turn: every INVITE offered in it and
+    /// still unanswered gets its `100 Trying` now. Returns whether it queued any.
+    ///
+    /// RFC 3261 §17.2.1: the 100 is owed unless the TU answers within 200 ms. The driver
+    /// answers most calls in the turn their INVITE arrives in (the 200, the 180 of an
+    /// answer delay, or a refusal), so a 100 sent at once would be overtaken
+    /// microseconds later: a response built and sent for nothing on every call. Every
+    /// other INVITE (a re-INVITE, one refused by our checks) gets its final response
+    /// before `handle_message` returns and owes nothing.
+    pub fn end_turn(&mut self, now: Instant) -> bool {
+        if self.trying_owed.is_empty() {
+            return false;
+        }
+        let queued = self.transmits.len();
+        let mut owed = std::mem::take(&mut self.trying_owed);
+        for call in owed.drain(..) {
+            self.send_trying(now, call);
+        }
+        // Kept for the next turn's calls: no allocation per turn.
+        self.trying_owed = owed;
+        self.transmits.len() > queued
+    }
+
+    /// `100 Trying` to the call's INVITE, if the application has not answered it yet.
+    fn send_trying(&mut self, now: Instant, call: CallId) {
+        let Some(c) = self.calls.get(&call) else {
+            return; // refused, cancelled or hung up already
+        };
+        if c.state != CallState::Offered {
+            return;
+        }
+        let Some(ServerTxEntry {
+            tx: ServerTx::Invite(t),
+            flow,
+            ..
+        }) = self.server_txs.get_mut(&c.invite_tx)
+        else {
+            return;
+        };
+        // §8.2.6.1: no To tag on a 100.
+        let bytes = ResponseBuilder::new(&c.invite, 100, "Trying", flow.remote()).build();
+        if let Err(e) = t.send_provisional(now, 100, bytes) {
+            tracing::debug!(%e, "100 not sent in this transaction state");
+        }
+        let key = c.invite_tx.clone();
+        self.drain_server(now, &key);
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

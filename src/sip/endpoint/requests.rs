@@ -76,10 +76,6 @@ impl Endpoint {
                 scheduled: None,
             },
         );
-        if method == Method::INVITE {
-            // §17.2.1: a 100 at once stops the caller's INVITE retransmissions.
-            self.reply(now, &key, &msg, 100, "Trying", |r| r);
-        }
 
         match msg.max_forwards() {
             Ok(0) => return self.reply(now, &key, &msg, 483, "Too Many Hops", |r| r),
@@ -275,6 +271,9 @@ impl Endpoint {
             caller,
             source: flow.remote(),
         });
+        // §17.2.1: the 100 goes out at the end of the turn, if the application has not
+        // answered by then.
+        self.trying_owed.push(call);
     }
 
     /// Validates the INVITE's body as an SDP offer we can answer. `Ok(None)`: no offer.

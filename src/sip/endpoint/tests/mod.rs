@@ -1,4 +1,5 @@
-//! Wire tests of the UAS endpoint in virtual time: literal SIP text in, parsed SIP out.
+//! Wire tests of the UAS endpoint in virtual time: literal SIP text in, parsed SIP out;
+//! each input is a turn of its own unless a test feeds several before it ends the turn.
 //! Covers RFC 3261 §8.2, §9.2, §12–§15, §17.2 (with RFC 6026), RFC 3264 offer/answer,
 //! RFC 4028 session timers and RFC 3581 rport.
 
@@ -206,7 +207,10 @@ impl Harness {
         (self.now - self.t0).as_millis() as u64
     }
 
+    /// Ends the endpoint's turn, as the driver does before it waits (each input of the
+    /// harness is a turn of its own), and parses what was sent.
     fn collect(&mut self) {
+        self.ep.end_turn(self.now);
         let at = self.ms();
         while let Some(t) = self.ep.poll_transmit() {
             let stream = matches!(t.flow, Flow::Tcp(..));
@@ -226,9 +230,20 @@ impl Harness {
     }
 
     fn send_from(&mut self, flow: Flow, raw: &[u8]) {
+        self.feed_from(flow, raw);
+        self.collect();
+    }
+
+    /// Feeds a message without ending the turn: what the application does next happens
+    /// in the same turn, as in the driver.
+    fn feed(&mut self, text: &str) {
+        let flow = self.flow;
+        self.feed_from(flow, text.as_bytes());
+    }
+
+    fn feed_from(&mut self, flow: Flow, raw: &[u8]) {
         self.ep
             .handle_message(self.now, flow, Bytes::copy_from_slice(raw));
-        self.collect();
     }
 
     /// Steps the endpoint through every deadline up to `ms`, then sets the clock there.
@@ -349,4 +364,5 @@ mod dialog;
 mod limits;
 mod register;
 mod timers;
+mod trying;
 mod uac;

@@ -28,8 +28,8 @@ fn session_expires_below_min_se_gets_422() {
         Some(&offer_sdp(30000, "sendrecv")),
     ));
     let rs = h.responses();
-    assert_eq!(codes(&rs), vec![100, 422]);
-    assert_eq!(must(&rs[1].1, "Min-SE"), "90");
+    assert_eq!(codes(&rs), vec![422]);
+    assert_eq!(must(&rs[0].1, "Min-SE"), "90");
     assert!(h.events().is_empty());
 }
 
@@ -66,8 +66,8 @@ fn reinvite_refresh_pushes_the_session_expiry_out() {
         Some(&offer_sdp(30000, "sendrecv")),
     ));
     let rs = h.responses();
-    assert_eq!(codes(&rs), vec![100, 200]);
-    assert_eq!(must(&rs[1].1, "Session-Expires"), "1800;refresher=uac");
+    assert_eq!(codes(&rs), vec![200]);
+    assert_eq!(must(&rs[0].1, "Session-Expires"), "1800;refresher=uac");
     h.send(&ack("z9hG4bK-r1a", "call-1", &a.to_tag, 2, None));
     h.events();
     h.run_until(1_000_000 + EXPIRY_MS - 1);

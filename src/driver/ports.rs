@@ -25,9 +25,9 @@ impl PortPool {
     pub fn allocate(&mut self) -> Option<(u16, UdpSocket)> {
         for _ in 0..self.free.len().min(64) {
             let port = self.free.pop_front()?;
-            match UdpSocket::bind(SocketAddr::new(self.ip, port)) {
-                Ok(socket) if socket.set_nonblocking(true).is_ok() => return Some((port, socket)),
-                _ => self.free.push_back(port),
+            match bind_nonblocking(SocketAddr::new(self.ip, port)) {
+                Ok(socket) => return Some((port, socket)),
+                Err(_) => self.free.push_back(port),
             }
         }
         None
@@ -40,4 +40,13 @@ impl PortPool {
     pub fn available(&self) -> usize {
         self.free.len()
     }
+}
+
+/// A UDP socket bound to `addr`, created non-blocking (and close-on-exec): two system
+/// calls per call set-up instead of three.
+fn bind_nonblocking(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM.nonblocking(), None)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }

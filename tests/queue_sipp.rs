@@ -105,7 +105,9 @@ fn sipp_caller_walks_the_menu_into_the_queue_and_reaches_the_operator() {
         centre.log_text()
     );
     assert!(
-        centre.daemon.log().contains("menu path"),
+        centre
+            .daemon
+            .wait_for_log("menu path", Duration::from_secs(2)),
         "no menu path logged"
     );
     let log = centre.daemon.log();

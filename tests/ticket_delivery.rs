@@ -219,7 +219,7 @@ fn a_console_ticket_reaches_a_back_office_that_was_down_exactly_once() {
     assert_eq!(sent["origin"], json!({"by": "api", "operator": "op1"}));
     let done = wait_delivered(&outbox, &id);
     assert_eq!(done["status"]["remote_id"], "CRM-1", "{done}");
-    assert!(daemon.log().contains(&format!("{id} delivered (CRM-1)")));
+    assert!(daemon.wait_for_log(&format!("{id} delivered (CRM-1)"), Duration::from_secs(2)));
 
     // The same request once more, after the delivery: still the same ticket.
     let late = open_ticket(admin, &key, &body);
@@ -472,7 +472,7 @@ fn an_outbox_that_cannot_be_written_gets_no_confirmation_and_no_delivery() {
         error.get("id").is_none(),
         "a refused ticket has no id: {error}"
     );
-    assert!(daemon.log().contains("ticket NOT stored"));
+    assert!(daemon.wait_for_log("ticket NOT stored", Duration::from_secs(2)));
 
     thread::sleep(SETTLE);
     assert_eq!(

@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -40,24 +41,37 @@ pub struct BatchWriter {
     shared: Arc<Shared>,
 }
 
+/// How long exit waits for the last lines to be written: an output that has stopped
+/// taking them (a stuck journal) must not keep the daemon from exiting.
+const EXIT_FLUSH: Duration = Duration::from_secs(1);
+
 /// Writes out what is pending and stops the writer thread when dropped (at exit).
 pub struct FlushGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Told when the writer thread has written its last batch.
+    done: Receiver<()>,
+    exit_flush: Duration,
 }
 
 /// Starts the writer thread over `out`.
 pub fn batch_writer<W: Write + Send + 'static>(out: W) -> (BatchWriter, FlushGuard) {
-    with_limit(out, PENDING_LIMIT)
+    with_limits(out, PENDING_LIMIT, EXIT_FLUSH)
 }
 
-fn with_limit<W: Write + Send + 'static>(out: W, limit: usize) -> (BatchWriter, FlushGuard) {
+fn with_limits<W: Write + Send + 'static>(
+    out: W,
+    limit: usize,
+    exit_flush: Duration,
+) -> (BatchWriter, FlushGuard) {
     let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel();
     let thread = thread::Builder::new()
         .name("log-writer".into())
         .spawn(move || {
             let shared: Arc<Shared> = rx.recv().expect("the log writer gets its buffer");
             write_out(&shared, out);
+            let _ = done_tx.send(());
         })
         .expect("a thread for the log writer");
     let shared = Arc::new(Shared {
@@ -75,6 +89,8 @@ fn with_limit<W: Write + Send + 'static>(out: W, limit: usize) -> (BatchWriter, 
         FlushGuard {
             shared,
             thread: Some(thread),
+            done,
+            exit_flush,
         },
     )
 }
@@ -156,7 +172,10 @@ impl Drop for FlushGuard {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.writer.unpark();
-        if let Some(t) = self.thread.take() {
+        // Joined only once it has finished: a writer blocked on its output is left behind.
+        if self.done.recv_timeout(self.exit_flush).is_ok()
+            && let Some(t) = self.thread.take()
+        {
             let _ = t.join();
         }
     }
@@ -207,13 +226,31 @@ mod tests {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
             if let Some(go) = self.go.take() {
                 self.entered.send(()).unwrap();
-                go.recv().unwrap();
+                let _ = go.recv(); // released, or the test is over
             }
             self.sink.write(b)
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn an_output_stuck_for_good_does_not_hold_up_exit() {
+        let sink = Sink::default();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let out = Stalled {
+            sink: sink.clone(),
+            entered: entered_tx,
+            go: Some(go_rx),
+        };
+        let (writer, guard) = with_limits(out, PENDING_LIMIT, Duration::from_millis(20));
+        writer.make_writer().write_all(b"never written\n").unwrap();
+        entered.recv().unwrap(); // the writer is stuck in its output
+        drop(guard); // returns after the exit wait instead of waiting for ever
+        assert!(sink.0.lock().unwrap().is_empty());
+        drop(go);
     }
 
     #[test]
@@ -226,7 +263,7 @@ mod tests {
             entered: entered_tx,
             go: Some(go_rx),
         };
-        let (writer, guard) = with_limit(out, 20);
+        let (writer, guard) = with_limits(out, 20, EXIT_FLUSH);
         let line = |s: &str| writer.make_writer().write_all(s.as_bytes()).unwrap();
         line("first\n");
         entered.recv().unwrap(); // the writer is stuck writing "first"

@@ -291,12 +291,15 @@ fn a_caller_who_hangs_up_after_the_question_still_leaves_the_ticket() {
     assert_eq!(t["call"]["region"], "Puglia");
     let ms = t["question_ms"].as_u64().expect("question_ms");
     assert!((5_000..=9_000).contains(&ms), "question of {ms} ms");
-    let log = daemon.log();
     assert!(
-        log.contains("caller hung up during the question: opening the ticket"),
+        daemon.wait_for_log(
+            "caller hung up during the question: opening the ticket",
+            Duration::from_secs(2)
+        ),
         "{}",
-        tail(&log, 30)
+        tail(&daemon.log(), 30)
     );
+    let log = daemon.log();
     // Nobody was left to hear an id.
     assert!(!log.contains("first=Some(\"it/ticket/registrata\")"));
 }

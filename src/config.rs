@@ -168,6 +168,10 @@ pub struct RtpConfig {
     /// (smoothed over ~160 ms), so that calls already up keep clean audio; 0 turns the
     /// rule off.
     pub max_load_percent: u8,
+    /// Send prompt audio through one raw socket per media worker, a tick's packets in a
+    /// few system calls (each still from its call's own port). Needs CAP_NET_RAW; without
+    /// it, or with `false`, each packet goes through its call's socket.
+    pub raw_send: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -199,6 +203,7 @@ impl Default for RtpConfig {
             workers: 0,
             realtime_priority: 10,
             max_load_percent: 70,
+            raw_send: true,
         }
     }
 }

@@ -763,3 +763,62 @@ fn prompts_match_manifest() {
         );
     }
 }
+
+/// A call on the test line whose greeting reaches the probe; checks that every G.711
+/// packet came from one address, the daemon's RTP port for the call (RFC 4961: the port
+/// it answered with is the port it sends from).
+fn greeting_from_one_call_port(daemon: &Daemon) {
+    let probe = RtpProbe::start();
+    let run = Sipp::new("uac_dtmf_2833.xml").probe(&probe).run(daemon.sip);
+    let capture = probe.finish();
+    run.assert_success();
+    assert_greeting_heard(&capture, Duration::from_secs(2));
+    let stream = capture.first_stream();
+    let from = stream[0].from;
+    assert!(
+        stream.iter().all(|p| p.from == from),
+        "audio from more than one address: {}",
+        capture.summary()
+    );
+    assert_eq!(from.ip(), daemon.sip.ip(), "{}", capture.summary());
+    assert!(
+        (daemon.rtp.low..=daemon.rtp.high).contains(&from.port()),
+        "audio from port {} outside the daemon's RTP range {}-{}",
+        from.port(),
+        daemon.rtp.low,
+        daemon.rtp.high
+    );
+}
+
+/// By default the media workers send a tick's prompt packets in batches through a raw
+/// socket (root here, so CAP_NET_RAW): the caller hears the same audio from its call's
+/// own port.
+#[test]
+fn batched_raw_sends_come_from_the_calls_own_port() {
+    let daemon = Daemon::start("raw-send");
+    greeting_from_one_call_port(&daemon);
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let expected = if root {
+        "sends prompts in batches (raw socket)"
+    } else {
+        "no raw socket (CAP_NET_RAW)"
+    };
+    assert!(
+        daemon.log().contains(expected),
+        "the log does not say `{expected}`:\n{}",
+        tail(&daemon.log(), 40)
+    );
+}
+
+/// `rtp.raw_send: false`: every packet goes through its call's socket, same audio.
+#[test]
+fn with_raw_sends_off_each_packet_goes_through_its_call_socket() {
+    let daemon = Daemon::start_with_config("per-socket-send", "rtp:\n  raw_send: false\n");
+    greeting_from_one_call_port(&daemon);
+    assert!(
+        !daemon.log().contains("raw socket"),
+        "a raw socket was tried although raw_send is off:\n{}",
+        tail(&daemon.log(), 40)
+    );
+}

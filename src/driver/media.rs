@@ -16,7 +16,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -120,6 +120,8 @@ pub struct WorkerSetup {
     pub missed_ticks: Arc<AtomicU64>,
     /// This worker's smoothed busy share, thousandths (admission control, a metric).
     pub load: Arc<std::sync::atomic::AtomicU32>,
+    /// Send prompts through one raw socket, batched (`rtp.raw_send`).
+    pub raw_send: bool,
 }
 
 /// Starts a worker thread.
@@ -137,13 +139,28 @@ pub fn spawn(
             // Workers tick at staggered phases so they don't contend for the same core
             // at the same instant.
             let phase = TICK * setup.index as u32 / setup.of.max(1) as u32;
-            Worker::new(poll, rx, events, setup.missed_ticks).run(phase, &setup.load)
+            let raw = setup.raw_send.then(open_raw_sender).flatten();
+            Worker::new(poll, rx, events, setup.missed_ticks, raw).run(phase, &setup.load)
         })?;
     Ok(WorkerHandle {
         tx,
         waker,
         queued: std::cell::Cell::new(false),
     })
+}
+
+/// The worker's raw socket for batched sends, if the daemon may open one.
+fn open_raw_sender() -> Option<super::raw_send::RawSender> {
+    match super::raw_send::RawSender::open() {
+        Ok(raw) => {
+            tracing::debug!("media thread sends prompts in batches (raw socket)");
+            Some(raw)
+        }
+        Err(e) => {
+            tracing::info!(%e, "no raw socket (CAP_NET_RAW): media sent one packet per call socket");
+            None
+        }
+    }
 }
 
 /// Media threads pace audio; preemption in the middle of a tick's send loop is what
@@ -175,6 +192,8 @@ fn raise_priority(priority: u8) {
 struct Session {
     call: CallId,
     socket: UdpSocket,
+    /// The socket's own IPv4 address, which batched raw sends write as the source.
+    local_v4: Option<SocketAddrV4>,
     /// Where we send: the SDP address, then wherever the caller's RTP comes from
     /// (symmetric RTP, RFC 4961).
     remote: Option<SocketAddr>,
@@ -201,6 +220,8 @@ struct Worker {
     packet: [u8; 1500],
     pcm: [i16; FRAME_SAMPLES],
     missed_ticks: Arc<AtomicU64>,
+    /// The tick's packets in a few sendmmsg calls (`rtp.raw_send`, with CAP_NET_RAW).
+    raw: Option<super::raw_send::RawSender>,
 }
 
 impl Worker {
@@ -209,9 +230,11 @@ impl Worker {
         commands: crossbeam_channel::Receiver<Command>,
         events: UnboundedSender<MediaEvent>,
         missed_ticks: Arc<AtomicU64>,
+        raw: Option<super::raw_send::RawSender>,
     ) -> Self {
         Worker {
             missed_ticks,
+            raw,
             poll,
             commands,
             events,
@@ -308,9 +331,14 @@ impl Worker {
                     return;
                 }
                 let seq = (ssrc >> 16) as u16;
+                let local_v4 = match socket.local_addr() {
+                    Ok(SocketAddr::V4(a)) if !a.ip().is_unspecified() => Some(a),
+                    _ => None,
+                };
                 let session = Session {
                     call,
                     socket,
+                    local_v4,
                     remote: None,
                     latched: false,
                     media: None,
@@ -533,8 +561,16 @@ impl Worker {
             match (frame, s.remote) {
                 (Some((frame, marker)), Some(to)) if media.direction.sends() => {
                     let len = s.sender.next_audio(frame, marker || due > 1, &mut out);
-                    // A full socket buffer drops this frame; the next tick carries on.
-                    let _ = s.socket.send_to(&out[..len], to);
+                    let batched = match (self.raw.as_mut(), s.local_v4, to) {
+                        (Some(raw), Some(src), SocketAddr::V4(dst)) => {
+                            raw.queue(src, dst, &out[..len])
+                        }
+                        _ => false,
+                    };
+                    if !batched {
+                        // A full socket buffer drops this frame; the next tick carries on.
+                        let _ = s.socket.send_to(&out[..len], to);
+                    }
                 }
                 // Silence (nothing to play, on hold, or no address yet) still moves the
                 // timestamp with the sampling clock (RFC 3550 §5.1).
@@ -546,6 +582,9 @@ impl Worker {
                     token,
                 });
             }
+        }
+        if let Some(raw) = self.raw.as_mut() {
+            raw.flush();
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod logic;
 pub mod media;
 pub mod offices;
 pub mod ports;
+pub mod raw_send;
 pub mod tcp;
 pub mod trees;
 pub mod udp_rx;
@@ -130,6 +131,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
                 index,
                 of: n_workers,
                 realtime_priority: cfg.rtp.realtime_priority,
+                raw_send: cfg.rtp.raw_send,
                 missed_ticks: missed_ticks.clone(),
                 load: media_load[index].clone(),
             };

@@ -12,3 +12,4 @@ pub mod player;
 pub mod prompts;
 pub mod relay;
 pub mod rtp;
+pub mod udp_frame;

@@ -1,6 +1,7 @@
 //! Media workers (RFC 3550 sending/receiving, RFC 4733 and in-band DTMF detection): one
-//! OS thread per worker drives all its sessions from one shared 20 ms tick, so calls
-//! never own timers. Each session owns exactly one UDP socket, closed when it ends.
+//! OS thread per worker drives all its sessions from one shared 20 ms tick (in four 5 ms
+//! sub-ticks), so calls never own timers. Each session owns exactly one UDP socket,
+//! closed when it ends; prompt audio may leave through the worker's raw socket instead.
 
 use crate::media::codec::{Codec, FRAME_SAMPLES};
 use crate::media::dtmf::{Digit, Rfc4733Receiver, Source};

@@ -222,6 +222,20 @@ mod tests {
         go: Option<std::sync::mpsc::Receiver<()>>,
     }
 
+    /// A stalled output, what it lets through, the signal that its first write began,
+    /// and the handle that lets that write go on.
+    fn stalled() -> (Stalled, Sink, Receiver<()>, std::sync::mpsc::Sender<()>) {
+        let sink = Sink::default();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let out = Stalled {
+            sink: sink.clone(),
+            entered: entered_tx,
+            go: Some(go_rx),
+        };
+        (out, sink, entered, go)
+    }
+
     impl Write for Stalled {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
             if let Some(go) = self.go.take() {
@@ -237,14 +251,7 @@ mod tests {
 
     #[test]
     fn an_output_stuck_for_good_does_not_hold_up_exit() {
-        let sink = Sink::default();
-        let (entered_tx, entered) = std::sync::mpsc::channel();
-        let (go, go_rx) = std::sync::mpsc::channel();
-        let out = Stalled {
-            sink: sink.clone(),
-            entered: entered_tx,
-            go: Some(go_rx),
-        };
+        let (out, sink, entered, go) = stalled();
         let (writer, guard) = with_limits(out, PENDING_LIMIT, Duration::from_millis(20));
         writer.make_writer().write_all(b"never written\n").unwrap();
         entered.recv().unwrap(); // the writer is stuck in its output
@@ -255,14 +262,7 @@ mod tests {
 
     #[test]
     fn lines_beyond_the_limit_while_the_output_is_stuck_are_dropped_and_reported() {
-        let sink = Sink::default();
-        let (entered_tx, entered) = std::sync::mpsc::channel();
-        let (go, go_rx) = std::sync::mpsc::channel();
-        let out = Stalled {
-            sink: sink.clone(),
-            entered: entered_tx,
-            go: Some(go_rx),
-        };
+        let (out, sink, entered, go) = stalled();
         let (writer, guard) = with_limits(out, 20, EXIT_FLUSH);
         let line = |s: &str| writer.make_writer().write_all(s.as_bytes()).unwrap();
         line("first\n");

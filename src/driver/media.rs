@@ -554,14 +554,10 @@ impl Worker {
     fn subticks(&mut self, due: u64) {
         let first = self.subtick;
         self.subtick += due;
-        // The sub-ticks of the last whole tick, oldest first: for each group, how many
-        // of its sub-ticks came in this batch.
+        // The last sub-tick of each group that came, oldest first; `j`, `j - SUBTICKS`,
+        // … down to `first` are all that group's sub-ticks in this batch.
         for j in first + due.saturating_sub(SUBTICKS)..first + due {
-            let group = j % SUBTICKS;
-            let times = (first..first + due)
-                .filter(|k| k % SUBTICKS == group)
-                .count() as u64;
-            self.tick(group as usize, times);
+            self.tick((j % SUBTICKS) as usize, (j - first) / SUBTICKS + 1);
         }
     }
 

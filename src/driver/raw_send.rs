@@ -16,13 +16,13 @@ const BATCH: usize = 1024;
 
 pub struct RawSender {
     fd: OwnedFd,
+    /// Datagram buffers, kept from tick to tick; the first `lens.len()` are queued.
     frames: Vec<[u8; SLOT]>,
     lens: Vec<usize>,
     dests: Vec<libc::sockaddr_in>,
-    queued: usize,
-    /// Datagrams the kernel refused (full queues, unreachable): the frame is lost, as a
-    /// full socket buffer loses it with `sendto`.
-    pub refused: u64,
+    /// The sendmmsg headers, rebuilt at every flush in storage kept from tick to tick.
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
 }
 
 impl RawSender {
@@ -45,80 +45,78 @@ impl RawSender {
             frames: Vec::new(),
             lens: Vec::new(),
             dests: Vec::new(),
-            queued: 0,
-            refused: 0,
+            iovs: Vec::new(),
+            msgs: Vec::new(),
         })
     }
 
     /// Queues one datagram; `false` when it cannot go this way (too large), and the
     /// caller sends it through the call's socket.
     pub fn queue(&mut self, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> bool {
-        if self.queued == BATCH {
+        if self.lens.len() == BATCH {
             self.flush();
         }
-        if self.queued == self.frames.len() {
+        let i = self.lens.len();
+        if i == self.frames.len() {
             self.frames.push([0; SLOT]);
-            self.lens.push(0);
-            self.dests.push(sockaddr(dst));
         }
-        let i = self.queued;
         let Some(len) = write_ipv4_udp(src, dst, payload, &mut self.frames[i]) else {
             return false;
         };
-        self.lens[i] = len;
-        self.dests[i] = sockaddr(dst);
-        self.queued += 1;
+        self.lens.push(len);
+        self.dests.push(sockaddr(dst));
         true
     }
 
-    /// Sends everything queued.
+    /// Sends everything queued. A datagram the kernel refuses (full queue, unreachable)
+    /// is lost, as a full socket buffer loses it with `sendto`; the rest go on.
     pub fn flush(&mut self) {
-        let n = self.queued;
-        self.queued = 0;
+        let n = self.lens.len();
         if n == 0 {
             return;
         }
-        let mut iovs: Vec<libc::iovec> = self.frames[..n]
-            .iter_mut()
-            .zip(&self.lens)
-            .map(|(f, &len)| libc::iovec {
-                iov_base: f.as_mut_ptr().cast(),
-                iov_len: len,
-            })
-            .collect();
-        // SAFETY: mmsghdr is plain data; every pointer refers to `iovs` or `self.dests`,
-        // which outlive the sendmmsg calls below and are not moved meanwhile.
-        let mut msgs: Vec<libc::mmsghdr> = iovs
-            .iter_mut()
-            .zip(&mut self.dests)
-            .map(|(iov, dest)| {
-                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                m.msg_hdr.msg_name = (dest as *mut libc::sockaddr_in).cast();
-                m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-                m.msg_hdr.msg_iov = iov;
-                m.msg_hdr.msg_iovlen = 1;
-                m
-            })
-            .collect();
+        self.iovs.clear();
+        self.iovs.extend(
+            self.frames[..n]
+                .iter_mut()
+                .zip(&self.lens)
+                .map(|(f, &len)| libc::iovec {
+                    iov_base: f.as_mut_ptr().cast(),
+                    iov_len: len,
+                }),
+        );
+        self.msgs.clear();
+        // SAFETY: mmsghdr is plain data; every pointer refers to `self.iovs` or
+        // `self.dests`, neither of which is touched until the sendmmsg calls are done.
+        self.msgs.extend(
+            self.iovs
+                .iter_mut()
+                .zip(&mut self.dests)
+                .map(|(iov, dest)| {
+                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    m.msg_hdr.msg_name = (dest as *mut libc::sockaddr_in).cast();
+                    m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+                    m.msg_hdr.msg_iov = iov;
+                    m.msg_hdr.msg_iovlen = 1;
+                    m
+                }),
+        );
         let mut at = 0;
         while at < n {
             // SAFETY: `msgs[at..n]` are valid headers (see above).
             let sent = unsafe {
                 libc::sendmmsg(
                     self.fd.as_raw_fd(),
-                    msgs[at..].as_mut_ptr(),
+                    self.msgs[at..].as_mut_ptr(),
                     (n - at) as libc::c_uint,
                     0,
                 )
             };
-            if sent > 0 {
-                at += sent as usize;
-            } else {
-                // The datagram at `at` was refused: drop it and go on with the rest.
-                self.refused += 1;
-                at += 1;
-            }
+            // Refused (-1): the datagram at `at` is dropped.
+            at += if sent > 0 { sent as usize } else { 1 };
         }
+        self.lens.clear();
+        self.dests.clear();
     }
 }
 

@@ -168,6 +168,7 @@ fn twenty_calls_held_three_seconds_lose_nothing() {
     assert_eq!(json_int(&json, "answered"), 20, "{json}");
     assert_eq!(json_int(&json, "failed"), 0, "{json}");
     assert_eq!(json_int(&json, "lost"), 0, "{json}");
+    assert_eq!(json_int(&json, "dropped_by_generator"), 0, "{json}");
     assert_eq!(json_int(&json, "streams_with_media"), 20, "{json}");
     assert_eq!(json_int(&json, "ssrc_changes"), 0, "{json}");
     // About 3 s of greeting at 50 packets/s per call: demand a clear majority of it.

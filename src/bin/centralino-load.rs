@@ -138,6 +138,14 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", report.human());
             }
+            if report.dropped_here > 0 {
+                eprintln!(
+                    "centralino-load: this generator read too slowly and its sockets dropped {} \
+                     datagrams: loss and key figures are not the daemon's (use fewer calls or \
+                     more --threads)",
+                    report.dropped_here
+                );
+            }
             if report.failed == 0 && report.queue.as_ref().is_none_or(|q| q.errors() == 0) {
                 ExitCode::SUCCESS
             } else {
@@ -355,6 +363,7 @@ fn run(a: &Args) -> Result<Report, String> {
         bad: 0,
         streams_with_media: 0,
         keys_sent: 0,
+        dropped_here: 0,
         key_start_ms: Vec::new(),
         key_end_ms: Vec::new(),
         keys_unanswered: 0,
@@ -379,6 +388,7 @@ fn run(a: &Args) -> Result<Report, String> {
         r.bad += s.bad;
         r.streams_with_media += s.streams_with_media;
         r.keys_sent += s.keys_sent;
+        r.dropped_here += s.dropped_here;
         for k in &s.key_latency {
             match k {
                 Some((from_start, from_end)) => {
@@ -473,6 +483,8 @@ struct Report {
     bad: u64,
     streams_with_media: u64,
     keys_sent: u64,
+    /// Dropped in this process's receive buffers (it read too slowly): not the daemon's.
+    dropped_here: u64,
     key_start_ms: Vec<f64>,
     key_end_ms: Vec<f64>,
     keys_unanswered: u64,
@@ -508,7 +520,7 @@ impl Report {
             s,
             "{{\"calls\":{},\"rate\":{},\"hold_s\":{},\"answered\":{},\"failed\":{},\"failures\":[{}],\
              \"hung_up_by_daemon\":{},\"bye_unanswered\":{},\"peak_concurrent\":{},\"wall_s\":{:.2},\
-             \"streams_with_media\":{},\"packets\":{},\"expected\":{},\"lost\":{},\"seq_jumps\":{},\
+             \"streams_with_media\":{},\"packets\":{},\"expected\":{},\"lost\":{},\"dropped_by_generator\":{},\"seq_jumps\":{},\
              \"ts_errors\":{},\"ssrc_changes\":{},\"bad_packets\":{},\"window_s\":{:.2},\
              \"deviation_all\":{},\"deviation_steady\":{}",
             self.calls,
@@ -529,6 +541,7 @@ impl Report {
             self.packets,
             self.expected,
             self.lost(),
+            self.dropped_here,
             self.seq_jumps,
             self.ts_errors,
             self.ssrc_changes,
@@ -594,11 +607,12 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "rtp: {} streams, {} packets, expected {}, lost {}, seq jumps {}, ts errors {}, SSRC changes {}, bad {}",
+            "rtp: {} streams, {} packets, expected {}, lost {}, dropped by this generator {}, seq jumps {}, ts errors {}, SSRC changes {}, bad {}",
             self.streams_with_media,
             self.packets,
             self.expected,
             self.lost(),
+            self.dropped_here,
             self.seq_jumps,
             self.ts_errors,
             self.ssrc_changes,

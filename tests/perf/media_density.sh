@@ -81,8 +81,10 @@ def cell(vals, fmt):
     m = statistics.median(vals)
     return (fmt % m) + " (" + (fmt % min(vals)) + "–" + (fmt % max(vals)) + ")"
 cols = [
+    ("answered", lambda r: r["answered"], "%d"),
     ("failed", lambda r: r["failed"], "%d"),
     ("lost", lambda r: r["lost"], "%d"),
+    ("gen. dropped", lambda r: r.get("dropped_by_generator"), "%d"),
     ("p50 µs", lambda r: r["deviation_steady"]["p50_us"], "%.0f"),
     ("p99 µs", lambda r: r["deviation_steady"]["p99_us"], "%.0f"),
     ("p99.9 µs", lambda r: r["deviation_steady"]["p999_us"], "%.0f"),
@@ -109,5 +111,7 @@ print("\nmedian (min–max) over runs; deviation = |inter-arrival − 20 ms| wit
 print("over the full-concurrency window (all calls up, before the first BYE); mean Δ = mean")
 print("interval (20.00 when no frame is skipped); KiB/call = (RSS − RSS at daemon start) / N;")
 print(f"daemon RSS at start {rss0} KiB; 1000000 µs = beyond the 1 s histogram range;")
-print("loadavg = median 1-min load average before the runs (other work on the machine).")
+print("loadavg = median 1-min load average before the runs (other work on the machine);")
+print("gen. dropped = datagrams the generator's own sockets dropped (it read too slowly):")
+print("where not 0, that run's loss and key figures are the generator's, not the daemon's.")
 PY

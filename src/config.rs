@@ -202,7 +202,7 @@ impl Default for RtpConfig {
             },
             workers: 0,
             realtime_priority: 10,
-            max_load_percent: 70,
+            max_load_percent: 80,
             raw_send: true,
         }
     }

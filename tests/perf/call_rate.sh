@@ -12,7 +12,8 @@
 #
 # Knobs: RATES, DURATION (s), RUNS, SIP_PORT, RTP_PORTS, TARGET (skip starting ours),
 # SERVICE (the number dialled; default `test`, our DTMF test line), DAEMON (a prebuilt
-# daemon binary to measure instead of this tree's).
+# daemon binary to measure instead of this tree's), BINS (a directory holding a prebuilt
+# `centralino`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,8 +28,9 @@ ulimit -n "$(ulimit -Hn)"
 
 DPID=""
 if [ -z "${TARGET:-}" ]; then
-  [ -n "${DAEMON:-}" ] || cargo build --release --bins --quiet
-  DAEMON=${DAEMON:-$TARGET_DIR/release/centralino}
+  # BINS: a directory with a prebuilt `centralino` (no build then).
+  [ -n "${DAEMON:-}${BINS:-}" ] || cargo build --release --bins --quiet
+  DAEMON=${DAEMON:-${BINS:-$TARGET_DIR/release}/centralino}
   TARGET="127.0.0.1:$SIP_PORT"
   echo "daemon $DAEMON, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   "$DAEMON" run --sip-listen "$TARGET" --rtp-ports "$RTP_PORTS" \

@@ -7,7 +7,8 @@
 #
 # Knobs (environment): NS, RUNS, RATE (calls/s), HOLD (s), SIP_PORT, RTP_PORTS,
 # KEYS/KEY_AT (one RFC 4733 key per call near the end of the hold), DAEMON (a prebuilt
-# daemon binary to measure instead of this tree's), RT_PRIO (run the daemon under
+# daemon binary to measure instead of this tree's), BINS (a directory with prebuilt
+# `centralino` and `centralino-load`: nothing is built then), RT_PRIO (run the daemon under
 # `chrt -f RT_PRIO`, SCHED_FIFO; needs root), OUT (results directory), TARGET (host:port
 # of another SIP server to load instead of starting ours — same calls, same measures;
 # its CPU and RSS are then not sampled: give TARGET_PID to sample that process), NUMBER
@@ -27,9 +28,13 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 OUT=${OUT:-$TARGET_DIR/perf/$(date +%Y%m%d-%H%M%S)}
 
 ulimit -n "$(ulimit -Hn)"    # one socket per call on each side
-cargo build --release --bins --quiet
-DAEMON=${DAEMON:-$TARGET_DIR/release/centralino}
-LOAD=$TARGET_DIR/release/centralino-load
+# BINS: a directory with prebuilt `centralino` and `centralino-load` (no build then).
+if [ -z "${BINS:-}" ]; then
+    cargo build --release --bins --quiet
+    BINS=$TARGET_DIR/release
+fi
+DAEMON=${DAEMON:-$BINS/centralino}
+LOAD=$BINS/centralino-load
 mkdir -p "$OUT"
 
 PREFIX=()

@@ -14,7 +14,8 @@
 # LIMIT (announce settings), TOLERANCE_MS (lateness allowed to a periodic announcement),
 # RUNS, SIP_PORT, RTP_PORTS, MAX_LOAD (rtp.max_load_percent; 0 = no 503 shedding, the
 # default here: this scenario measures the queue, not admission control), OUT (results
-# directory), DAEMON (a prebuilt daemon binary), TARGET (host:port of a daemon started
+# directory), DAEMON (a prebuilt daemon binary), BINS (a directory with prebuilt
+# `centralino` and `centralino-load`: nothing is built then), TARGET (host:port of a daemon started
 # elsewhere with the same queue: then only the callers' side and the operators run here;
 # QUEUE_LOG names its queue log and TARGET_PID its process).
 set -euo pipefail
@@ -43,9 +44,13 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 OUT=$(realpath -m "${OUT:-$TARGET_DIR/perf/queue-$(date +%Y%m%d-%H%M%S)}")
 
 ulimit -n "$(ulimit -Hn)"    # one RTP socket per caller on each side, plus the operators'
-cargo build --release --bins --quiet
-DAEMON=${DAEMON:-$TARGET_DIR/release/centralino}
-LOAD=$TARGET_DIR/release/centralino-load
+# BINS: a directory with prebuilt `centralino` and `centralino-load` (no build then).
+if [ -z "${BINS:-}" ]; then
+    cargo build --release --bins --quiet
+    BINS=$TARGET_DIR/release
+fi
+DAEMON=${DAEMON:-$BINS/centralino}
+LOAD=$BINS/centralino-load
 mkdir -p "$OUT"
 
 # The operators file: op1..opM, all in `scala`, logged in by registering.

@@ -12,8 +12,9 @@
 #[allow(unused_imports)]
 mod common;
 
+use common::centre::Caller;
 use common::*;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 /// How long each phase (playing, held, resumed) is observed.
@@ -101,130 +102,39 @@ fn direction(sdp: &str) -> Vec<String> {
     }
 }
 
-/// One caller's dialog, spoken as literal SIP over UDP.
-struct Caller {
-    sip: SipUdp,
-    call_id: String,
-    from_tag: String,
-    to_tag: Option<String>,
-    cseq: u32,
-}
-
-impl Caller {
-    fn new(daemon: SocketAddr) -> Caller {
-        Caller {
-            sip: SipUdp::new(daemon),
-            call_id: format!("attesa-{}@{LOOPBACK}", token()),
-            from_tag: format!("chiamante{}", token()),
-            to_tag: None,
-            cseq: 0,
-        }
-    }
-
-    fn request(&self, method: &str, cseq: u32, branch: &str, sdp: Option<&str>) -> String {
-        let me = self.sip.local_port();
-        let d = self.sip.daemon;
-        let to_tag = self
-            .to_tag
-            .as_ref()
-            .map(|t| format!(";tag={t}"))
-            .unwrap_or_default();
-        let body = sdp.unwrap_or("");
-        let content_type = if sdp.is_some() {
-            "Content-Type: application/sdp\r\n"
-        } else {
-            ""
-        };
-        format!(
-            "{method} sip:service@{d} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {LOOPBACK}:{me};branch={branch};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: \"Chiamante\" <sip:0622222222@{LOOPBACK}:{me}>;tag={}\r\n\
-             To: <sip:service@{d}>{to_tag}\r\n\
-             Call-ID: {}\r\n\
-             CSeq: {cseq} {method}\r\n\
-             Contact: <sip:chiamante@{LOOPBACK}:{me}>\r\n\
-             User-Agent: centralino-tests\r\n\
-             {content_type}\
-             Content-Length: {}\r\n\r\n{body}",
-            self.from_tag,
-            self.call_id,
-            body.len()
-        )
-    }
-
-    /// Sends `method` with the next CSeq and a new branch; returns its final response
-    /// (panics after 5 s without one). An INVITE's 2xx is ACKed (RFC 3261 §13.2.2.4).
-    fn transaction(&mut self, method: &str, sdp: Option<&str>) -> SipMessage {
-        self.cseq += 1;
-        let cseq = self.cseq;
-        let branch = format!("z9hG4bK-{}-{cseq}-{}", method.to_ascii_lowercase(), token());
-        self.sip
-            .send(self.request(method, cseq, &branch, sdp).as_bytes());
-        let mut seen = Vec::new();
-        let last = self
-            .sip
-            .wait_response(
-                Duration::from_secs(5),
-                |m| {
-                    m.header("call-id") == Some(self.call_id.as_str())
-                        && m.cseq_number() == Some(cseq)
-                        && m.cseq_method() == Some(method)
-                        && m.status().is_some_and(|s| s >= 200)
-                },
-                &mut seen,
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "no final response to {method} (CSeq {cseq}) within 5 s; got {:?}",
-                    seen.iter().map(|m| &m.start_line).collect::<Vec<_>>()
-                )
-            });
-        if method == "INVITE" && last.status().is_some_and(|s| (200..300).contains(&s)) {
-            if self.to_tag.is_none() {
-                self.to_tag = last.to_tag();
-            }
-            let ack_branch = format!("z9hG4bK-ack-{cseq}-{}", token());
-            self.sip
-                .send(self.request("ACK", cseq, &ack_branch, None).as_bytes());
-        }
-        last
-    }
-
-    /// A new offer in the dialog (re-INVITE or UPDATE); asserts a 200 whose SDP answer
-    /// has direction `want`, with the same To tag.
-    fn reoffer(&mut self, method: &str, sdp: &str, want: &str) -> SipMessage {
-        let ok = self.transaction(method, Some(sdp));
-        eprintln!(
-            "{method} ({}) -> {} {:?}",
-            direction(sdp).join(","),
-            ok.start_line,
-            direction(&ok.body)
-        );
-        assert_eq!(
-            ok.status(),
-            Some(200),
-            "{method} with a new offer:\n{}",
-            ok.raw
-        );
-        assert_eq!(
-            ok.to_tag(),
-            self.to_tag,
-            "200 to {method} changed the To tag"
-        );
-        assert!(
-            ok.body.contains("m=audio "),
-            "200 to {method} without an SDP answer:\n{}",
-            ok.raw
-        );
-        assert_eq!(
-            direction(&ok.body),
-            vec![want.to_string()],
-            "200 to {method}: wrong direction in the SDP answer:\n{}",
-            ok.body
-        );
-        ok
-    }
+/// A new offer in the caller's dialog (re-INVITE or UPDATE); asserts a 200 whose SDP answer
+/// has direction `want`, with the same To tag.
+fn reoffer(caller: &mut Caller, method: &str, sdp: &str, want: &str) -> SipMessage {
+    let ok = caller.transaction(method, Some(sdp));
+    eprintln!(
+        "{method} ({}) -> {} {:?}",
+        direction(sdp).join(","),
+        ok.start_line,
+        direction(&ok.body)
+    );
+    assert_eq!(
+        ok.status(),
+        Some(200),
+        "{method} with a new offer:\n{}",
+        ok.raw
+    );
+    assert_eq!(
+        ok.to_tag(),
+        caller.to_tag,
+        "200 to {method} changed the To tag"
+    );
+    assert!(
+        ok.body.contains("m=audio "),
+        "200 to {method} without an SDP answer:\n{}",
+        ok.raw
+    );
+    assert_eq!(
+        direction(&ok.body),
+        vec![want.to_string()],
+        "200 to {method}: wrong direction in the SDP answer:\n{}",
+        ok.body
+    );
+    ok
 }
 
 /// Call, hold with `method` (`INVITE` or `UPDATE`), resume with the same method, BYE.
@@ -232,7 +142,7 @@ fn hold_and_resume(name: &str, method: &str) {
     let mut daemon = Daemon::start(name);
     let rtp = UdpSocket::bind((LOOPBACK, 0)).expect("bind RTP socket");
     let port = rtp.local_addr().unwrap().port();
-    let mut caller = Caller::new(daemon.sip);
+    let mut caller = Caller::dialling(SipUdp::new(daemon.sip), "service", "0622222222");
 
     let ok = caller.transaction("INVITE", Some(&offer(port, "sendrecv", 1)));
     assert_eq!(ok.status(), Some(200), "initial INVITE:\n{}", ok.raw);
@@ -260,7 +170,7 @@ fn hold_and_resume(name: &str, method: &str) {
     );
 
     // Hold: sendonly -> recvonly, and the daemon stops sending.
-    caller.reoffer(method, &offer(port, "sendonly", 2), "recvonly");
+    reoffer(&mut caller, method, &offer(port, "sendonly", 2), "recvonly");
     let before = drain(&rtp);
     let held = collect_rtp(&rtp, PHASE);
     eprintln!(
@@ -277,7 +187,7 @@ fn hold_and_resume(name: &str, method: &str) {
     daemon.assert_alive();
 
     // Resume: sendrecv -> sendrecv, and the RTP flows again.
-    caller.reoffer(method, &offer(port, "sendrecv", 3), "sendrecv");
+    reoffer(&mut caller, method, &offer(port, "sendrecv", 3), "sendrecv");
     let resumed = collect_rtp(&rtp, PHASE);
     eprintln!("resumed: {}", describe(&resumed));
     assert!(

@@ -12,6 +12,7 @@
 #[allow(unused_imports)]
 mod common;
 
+use common::centre;
 use common::*;
 use std::fs;
 use std::io::{Read, Write};
@@ -205,100 +206,25 @@ fn assert_heard(who: &str, audio: &[f32], what: &str, want: &str, other: &str) {
 /// One caller's dialog, spoken as literal SIP over UDP, with its own media socket.
 struct Caller {
     name: &'static str,
-    sip: SipUdp,
     media: Media,
-    call_id: String,
-    from_tag: String,
-    to_tag: Option<String>,
-    cseq: u32,
+    dialog: centre::Caller,
 }
 
 impl Caller {
     fn new(name: &'static str, daemon: SocketAddr) -> Caller {
         Caller {
             name,
-            sip: SipUdp::new(daemon),
             media: Media::start(),
-            call_id: format!("ricarica-{name}-{}@{LOOPBACK}", token()),
-            from_tag: format!("chiamante{}", token()),
-            to_tag: None,
-            cseq: 0,
+            dialog: centre::Caller::dialling(SipUdp::new(daemon), "servizio", "0633333333"),
         }
-    }
-
-    fn request(&self, method: &str, cseq: u32, branch: &str, body: Option<(&str, &str)>) -> String {
-        let me = self.sip.local_port();
-        let d = self.sip.daemon;
-        let to_tag = self
-            .to_tag
-            .as_ref()
-            .map(|t| format!(";tag={t}"))
-            .unwrap_or_default();
-        let (content_type, body) = match body {
-            Some((ctype, text)) => (format!("Content-Type: {ctype}\r\n"), text),
-            None => (String::new(), ""),
-        };
-        format!(
-            "{method} sip:servizio@{d} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {LOOPBACK}:{me};branch={branch};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: \"Chiamante\" <sip:0633333333@{LOOPBACK}:{me}>;tag={}\r\n\
-             To: <sip:servizio@{d}>{to_tag}\r\n\
-             Call-ID: {}\r\n\
-             CSeq: {cseq} {method}\r\n\
-             Contact: <sip:chiamante@{LOOPBACK}:{me}>\r\n\
-             User-Agent: centralino-tests\r\n\
-             {content_type}\
-             Content-Length: {}\r\n\r\n{body}",
-            self.from_tag,
-            self.call_id,
-            body.len()
-        )
-    }
-
-    /// Sends `method` with the next CSeq; returns its final response (panics after 5 s
-    /// without one). An INVITE's 2xx is ACKed (RFC 3261 §13.2.2.4).
-    fn transaction(&mut self, method: &str, body: Option<(&str, &str)>) -> SipMessage {
-        self.cseq += 1;
-        let cseq = self.cseq;
-        let branch = format!("z9hG4bK-{}-{cseq}-{}", method.to_ascii_lowercase(), token());
-        self.sip
-            .send(self.request(method, cseq, &branch, body).as_bytes());
-        let mut seen = Vec::new();
-        let last = self
-            .sip
-            .wait_response(
-                Duration::from_secs(5),
-                |m| {
-                    m.header("call-id") == Some(self.call_id.as_str())
-                        && m.cseq_number() == Some(cseq)
-                        && m.cseq_method() == Some(method)
-                        && m.status().is_some_and(|s| s >= 200)
-                },
-                &mut seen,
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "[{}] no final response to {method} (CSeq {cseq}) within 5 s; got {:?}",
-                    self.name,
-                    seen.iter().map(|m| &m.start_line).collect::<Vec<_>>()
-                )
-            });
-        if method == "INVITE" && last.status().is_some_and(|s| (200..300).contains(&s)) {
-            if self.to_tag.is_none() {
-                self.to_tag = last.to_tag();
-            }
-            let ack_branch = format!("z9hG4bK-ack-{cseq}-{}", token());
-            self.sip
-                .send(self.request("ACK", cseq, &ack_branch, None).as_bytes());
-        }
-        last
     }
 
     /// INVITE (PCMU offer to our media socket), 200, ACK; returns when the ACK left.
     fn call(&mut self) -> Instant {
         let sdp = sdp_offer(self.media.port);
-        let ok = self.transaction("INVITE", Some(("application/sdp", &sdp)));
+        let ok = self
+            .dialog
+            .transaction_with("INVITE", Some(("application/sdp", &sdp)));
         assert_eq!(
             ok.status(),
             Some(200),
@@ -307,7 +233,7 @@ impl Caller {
             ok.raw
         );
         assert!(
-            self.to_tag.is_some() && ok.body.contains("m=audio "),
+            self.dialog.to_tag.is_some() && ok.body.contains("m=audio "),
             "[{}] 200 without a To tag or an SDP answer:\n{}",
             self.name,
             ok.raw
@@ -319,7 +245,9 @@ impl Caller {
     fn press(&mut self, key: char) -> Instant {
         let at = Instant::now();
         let body = format!("Signal={key}\r\nDuration=160\r\n");
-        let ok = self.transaction("INFO", Some(("application/dtmf-relay", &body)));
+        let ok = self
+            .dialog
+            .transaction_with("INFO", Some(("application/dtmf-relay", &body)));
         assert_eq!(
             ok.status(),
             Some(200),
@@ -331,7 +259,7 @@ impl Caller {
     }
 
     fn hang_up(&mut self) {
-        let ok = self.transaction("BYE", None);
+        let ok = self.dialog.transaction_with("BYE", None);
         assert_eq!(ok.status(), Some(200), "[{}] BYE:\n{}", self.name, ok.raw);
     }
 

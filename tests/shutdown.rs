@@ -9,8 +9,9 @@
 
 mod common;
 
+use common::centre::Caller;
 use common::*;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,62 +39,19 @@ fn wait_rtp(sock: &UdpSocket, limit: Duration) -> Option<RtpPacket> {
     }
 }
 
-/// One caller's dialog, spoken as literal SIP over UDP.
-struct Caller {
-    sip: SipUdp,
-    call_id: String,
-    from_tag: String,
-    to_tag: Option<String>,
+/// A caller of 0611111111 dialling `service`, in a new dialog on `sip`.
+fn caller_on(sip: SipUdp) -> Caller {
+    Caller::dialling(sip, "service", "0611111111")
 }
 
-impl Caller {
-    fn new(daemon: SocketAddr) -> Caller {
-        Caller::on(SipUdp::new(daemon))
-    }
+/// What these tests do with a caller beyond plain transactions.
+trait Stopping {
+    fn establish(&mut self, rtp_port: u16);
+    fn wait_request(&self, method: &str, limit: Duration) -> Result<SipMessage, String>;
+    fn answer_ok(&self, req: &SipMessage);
+}
 
-    /// A new dialog (new Call-ID and tag) from an existing client socket.
-    fn on(sip: SipUdp) -> Caller {
-        Caller {
-            sip,
-            call_id: format!("arresto-{}@{LOOPBACK}", token()),
-            from_tag: format!("chiamante{}", token()),
-            to_tag: None,
-        }
-    }
-
-    /// A request in this dialog (the To tag once known); `branch` names the transaction.
-    fn request(&self, method: &str, cseq: u32, branch: &str, sdp: Option<&str>) -> String {
-        let me = self.sip.local_port();
-        let d = self.sip.daemon;
-        let to_tag = self
-            .to_tag
-            .as_ref()
-            .map(|t| format!(";tag={t}"))
-            .unwrap_or_default();
-        let body = sdp.unwrap_or("");
-        let content_type = if sdp.is_some() {
-            "Content-Type: application/sdp\r\n"
-        } else {
-            ""
-        };
-        format!(
-            "{method} sip:service@{d} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {LOOPBACK}:{me};branch={branch};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: \"Chiamante\" <sip:0611111111@{LOOPBACK}:{me}>;tag={}\r\n\
-             To: <sip:service@{d}>{to_tag}\r\n\
-             Call-ID: {}\r\n\
-             CSeq: {cseq} {method}\r\n\
-             Contact: <sip:chiamante@{LOOPBACK}:{me}>\r\n\
-             User-Agent: centralino-tests\r\n\
-             {content_type}\
-             Content-Length: {}\r\n\r\n{body}",
-            self.from_tag,
-            self.call_id,
-            body.len()
-        )
-    }
-
+impl Stopping for Caller {
     /// INVITE with a PCMU offer to `rtp_port`, 200 (with an SDP answer), ACK.
     fn establish(&mut self, rtp_port: u16) {
         let branch = format!("z9hG4bK-inv-{}", token());
@@ -177,7 +135,7 @@ fn sigterm_hangs_up_live_calls_refuses_new_ones_and_exits() {
 
     // Call 1: literal SIP, media to our socket.
     let rtp = rtp_socket();
-    let mut caller = Caller::new(daemon.sip);
+    let mut caller = caller_on(SipUdp::new(daemon.sip));
     caller.establish(rtp.local_addr().unwrap().port());
 
     // Call 2: sipp, which waits (at most 15 s) for the daemon's BYE.
@@ -232,7 +190,7 @@ fn sigterm_hangs_up_live_calls_refuses_new_ones_and_exits() {
 
     // A new call while stopping: 503 with Retry-After (RFC 3261 §21.5.4).
     // Same client socket, new Call-ID.
-    let mut late = Caller::on(SipUdp {
+    let mut late = caller_on(SipUdp {
         sock: caller.sip.sock.try_clone().unwrap(),
         daemon: daemon.sip,
     });
@@ -347,7 +305,7 @@ fn stop_deadline_is_kept_when_a_caller_never_answers_bye() {
     let mut daemon =
         Daemon::start_with_config("shutdown-deadline", "sip:\n  shutdown_grace_ms: 1000\n");
     let rtp = rtp_socket();
-    let mut caller = Caller::new(daemon.sip);
+    let mut caller = caller_on(SipUdp::new(daemon.sip));
     caller.establish(rtp.local_addr().unwrap().port());
     wait_rtp(&rtp, Duration::from_secs(3))
         .expect("no RTP reached the caller within 3 s of its ACK");

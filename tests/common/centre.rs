@@ -226,52 +226,77 @@ pub fn start_operator_as(
     op
 }
 
-/// One caller's dialog, spoken as literal SIP over UDP.
+/// One caller's dialog, spoken as literal SIP over UDP: builds its requests (RFC 3261
+/// §8.1.1) and runs its client transactions to their final response.
 pub struct Caller {
     pub sip: SipUdp,
     pub call_id: String,
     pub from_tag: String,
     pub to_tag: Option<String>,
     pub cseq: u32,
+    /// The number dialled (request-URI and To user).
+    pub dialled: String,
+    /// The caller's own number (From and Contact user).
+    pub number: String,
     /// Every SIP message received, for failure reports.
     pub seen: Vec<SipMessage>,
 }
 
 impl Caller {
+    /// A caller of [`CALLER_NUMBER`] dialling [`DIALLED`].
     pub fn new(daemon: SocketAddr) -> Caller {
+        Caller::dialling(SipUdp::new(daemon), DIALLED, CALLER_NUMBER)
+    }
+
+    /// A new dialog (new Call-ID and tag) on `sip` from `number` to `dialled`.
+    pub fn dialling(sip: SipUdp, dialled: &str, number: &str) -> Caller {
         Caller {
-            sip: SipUdp::new(daemon),
-            call_id: format!("coda-{}@{LOOPBACK}", token()),
+            sip,
+            call_id: format!("chiamata-{}@{LOOPBACK}", token()),
             from_tag: format!("chiamante{}", token()),
             to_tag: None,
             cseq: 0,
+            dialled: dialled.to_string(),
+            number: number.to_string(),
             seen: Vec::new(),
         }
     }
 
+    /// A request in this dialog (the To tag once known) with an SDP body, if any;
+    /// `branch` names the transaction.
     pub fn request(&self, method: &str, cseq: u32, branch: &str, sdp: Option<&str>) -> String {
+        self.request_with(method, cseq, branch, sdp.map(|s| ("application/sdp", s)))
+    }
+
+    /// A request in this dialog with a body of any type: `(content type, text)`.
+    pub fn request_with(
+        &self,
+        method: &str,
+        cseq: u32,
+        branch: &str,
+        body: Option<(&str, &str)>,
+    ) -> String {
         let me = self.sip.local_port();
         let d = self.sip.daemon;
+        let (dialled, number) = (&self.dialled, &self.number);
         let to_tag = self
             .to_tag
             .as_ref()
             .map(|t| format!(";tag={t}"))
             .unwrap_or_default();
-        let body = sdp.unwrap_or("");
-        let content_type = if sdp.is_some() {
-            "Content-Type: application/sdp\r\n"
-        } else {
-            ""
+        let (content_type, body) = match body {
+            Some((ctype, text)) => (format!("Content-Type: {ctype}\r\n"), text),
+            None => (String::new(), ""),
         };
         format!(
-            "{method} sip:{DIALLED}@{d} SIP/2.0\r\n\
+            "{method} sip:{dialled}@{d} SIP/2.0\r\n\
              Via: SIP/2.0/UDP {LOOPBACK}:{me};branch={branch};rport\r\n\
              Max-Forwards: 70\r\n\
-             From: \"Chiamante\" <sip:{CALLER_NUMBER}@{LOOPBACK}:{me}>;tag={}\r\n\
-             To: <sip:{DIALLED}@{d}>{to_tag}\r\n\
+             From: \"Chiamante\" <sip:{number}@{LOOPBACK}:{me}>;tag={}\r\n\
+             To: <sip:{dialled}@{d}>{to_tag}\r\n\
              Call-ID: {}\r\n\
              CSeq: {cseq} {method}\r\n\
-             Contact: <sip:{CALLER_NUMBER}@{LOOPBACK}:{me}>\r\n\
+             Contact: <sip:{number}@{LOOPBACK}:{me}>\r\n\
              User-Agent: centralino-tests\r\n\
              {content_type}\
              Content-Length: {}\r\n\r\n{body}",
@@ -281,14 +306,20 @@ impl Caller {
         )
     }
 
-    /// Sends `method` with the next CSeq; returns its final response (panics after 5 s
-    /// without one). An INVITE's 2xx is ACKed (RFC 3261 §13.2.2.4).
+    /// Sends `method` (with an SDP body, if any) with the next CSeq; returns its final
+    /// response (panics after 5 s without one). An INVITE's 2xx is ACKed (RFC 3261
+    /// §13.2.2.4).
     pub fn transaction(&mut self, method: &str, sdp: Option<&str>) -> SipMessage {
+        self.transaction_with(method, sdp.map(|s| ("application/sdp", s)))
+    }
+
+    /// [`Caller::transaction`] with a body of any type: `(content type, text)`.
+    pub fn transaction_with(&mut self, method: &str, body: Option<(&str, &str)>) -> SipMessage {
         self.cseq += 1;
         let cseq = self.cseq;
         let branch = format!("z9hG4bK-{}-{cseq}-{}", method.to_ascii_lowercase(), token());
         self.sip
-            .send(self.request(method, cseq, &branch, sdp).as_bytes());
+            .send(self.request_with(method, cseq, &branch, body).as_bytes());
         let call_id = self.call_id.clone();
         let last = self
             .sip
@@ -304,7 +335,8 @@ impl Caller {
             )
             .unwrap_or_else(|| {
                 panic!(
-                    "no final response to {method} (CSeq {cseq}) within 5 s; got {:?}",
+                    "no final response to {method} (CSeq {cseq}, Call-ID {call_id}) within \
+                     5 s; got {:?}",
                     self.seen.iter().map(|m| &m.start_line).collect::<Vec<_>>()
                 )
             });
@@ -321,26 +353,8 @@ impl Caller {
 
     /// A key pressed, sent as SIP INFO `application/dtmf-relay`.
     pub fn press(&mut self, key: char) -> SipMessage {
-        self.cseq += 1;
-        let cseq = self.cseq;
-        let branch = format!("z9hG4bK-info-{cseq}-{}", token());
         let body = format!("Signal={key}\r\nDuration=160\r\n");
-        let text = self
-            .request("INFO", cseq, &branch, Some(&body))
-            .replace("application/sdp", "application/dtmf-relay");
-        self.sip.send(text.as_bytes());
-        let call_id = self.call_id.clone();
-        self.sip
-            .wait_response(
-                Duration::from_secs(5),
-                |m| {
-                    m.header("call-id") == Some(call_id.as_str())
-                        && m.cseq_number() == Some(cseq)
-                        && m.status().is_some_and(|s| s >= 200)
-                },
-                &mut self.seen,
-            )
-            .expect("a final response to INFO")
+        self.transaction_with("INFO", Some(("application/dtmf-relay", &body)))
     }
 
     /// Requests the daemon sent us in this dialog (a BYE would show here).

@@ -258,7 +258,7 @@ fn socket_drops(sock: &UdpSocket) -> u64 {
             &mut len,
         )
     };
-    if r == 0 && len as usize > drops * 4 {
+    if r == 0 && len as usize > drops * std::mem::size_of::<u32>() {
         u64::from(info[drops])
     } else {
         0
